@@ -1,0 +1,89 @@
+"""Command line: the Textual app (default), `--serve`, and `ask` for one-shot scripting."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # environment trouble: unreadable database, server could not start…
+EXIT_BAD_INPUT = 2
+EXIT_ALL_FAILED = 3
+
+
+def _common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="PATH", help="llmrouter.toml to use")
+    parser.add_argument("--data-dir", metavar="DIR", help="where the database and logs/ live")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="use the built-in fake upstream instead of real providers (no keys needed)",
+    )
+
+
+def main_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llmrouter-tui",
+        description="Route chat prompts to Groq, Gemini and OpenAI-compatible models. "
+        "With no arguments, opens the terminal app. "
+        "See also: llmrouter-tui ask --help",
+    )
+    _common_options(parser)
+    parser.add_argument("--serve", action="store_true", help="run the HTTP server, no TUI")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    parser.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (or set "
+                        "LLMROUTER_SERVER_TOKEN)")
+    parser.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="allow binding a non-loopback address without a token",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no access log on stderr")
+    return parser
+
+
+def ask_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llmrouter-tui ask",
+        description="Send one prompt and stream the reply to stdout. "
+        "Exit codes: 0 success, 2 bad input, 3 every candidate model failed.",
+    )
+    _common_options(parser)
+    parser.add_argument("-m", "--model", help="model id (default: default_model from config)")
+    parser.add_argument("--template", metavar="ID", help="use a prompt template")
+    parser.add_argument(
+        "--var",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="template variable (repeatable)",
+    )
+    parser.add_argument("--system", metavar="TEXT", help="system prompt")
+    parser.add_argument("--temperature", type=float)
+    parser.add_argument("--max-tokens", type=int)
+    parser.add_argument("--ignore-cache", action="store_true", help="do not read the cache")
+    parser.add_argument("--json", action="store_true", help="print the full result as JSON")
+    parser.add_argument("prompt", nargs="?", help="the prompt, or - to read it from stdin")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] == "ask":
+        from .ask import run_ask
+
+        return run_ask(ask_parser().parse_args(args_list[1:]))
+    args = main_parser().parse_args(args_list)
+    if args.serve:
+        from .server.main import run_server
+
+        return run_server(args)
+    from .tui.main import run_app
+
+    return run_app(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

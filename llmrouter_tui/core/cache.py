@@ -1,0 +1,126 @@
+"""The reply cache: a stable key for a request to one model, and get/put on `cache_entries`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .errors import InputError
+from .types import Message, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class CachedReply:
+    """A complete reply that may be served again for an identical request."""
+
+    text: str
+    finish_reason: str | None
+    usage: Usage
+    model: str
+    provider: str | None
+
+
+def cache_key(
+    model: str,
+    messages: Sequence[Message | Mapping[str, str]],
+    system: str | None,
+    temperature: float | None,
+    max_tokens: int | None,
+) -> str:
+    """SHA-256 hex of the canonical JSON of everything that shapes a reply.
+
+    `model` is the fully qualified candidate (e.g. "groq:openai/gpt-oss-20b"). The key is the
+    same in every process and run; 1 and 1.0 as temperature give the same key.
+    """
+    turns = [
+        {"role": m["role"], "content": m["content"]}
+        if isinstance(m, Mapping)
+        else {"role": m.role, "content": m.content}
+        for m in messages
+    ]
+    payload = {
+        "model": model,
+        "messages": turns,
+        "system": system,
+        "temperature": None if temperature is None else float(temperature),
+        "max_tokens": None if max_tokens is None else int(max_tokens),
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+_GET = (
+    "SELECT text, finish_reason, prompt_tokens, completion_tokens, total_tokens, "
+    "tokens_estimated, model, provider, expires_at FROM cache_entries WHERE key = ?"
+)
+_PUT = (
+    "INSERT INTO cache_entries (key, text, finish_reason, prompt_tokens, completion_tokens, "
+    "total_tokens, tokens_estimated, model, provider, created_at, expires_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET text = excluded.text, "
+    "finish_reason = excluded.finish_reason, prompt_tokens = excluded.prompt_tokens, "
+    "completion_tokens = excluded.completion_tokens, total_tokens = excluded.total_tokens, "
+    "tokens_estimated = excluded.tokens_estimated, model = excluded.model, "
+    "provider = excluded.provider, created_at = excluded.created_at, "
+    "expires_at = excluded.expires_at"
+)
+_PURGE = "DELETE FROM cache_entries WHERE expires_at IS NOT NULL AND expires_at <= ?"
+
+
+def get(conn: sqlite3.Connection, key: str, now: float | None = None) -> CachedReply | None:
+    """The unexpired reply stored under `key`, if any."""
+    row = conn.execute(_GET, (key,)).fetchone()
+    if row is None:
+        return None
+    expires_at = row[8]
+    if expires_at is not None and expires_at <= (time.time() if now is None else now):
+        return None
+    return CachedReply(
+        text=row[0],
+        finish_reason=row[1],
+        usage=Usage(prompt=row[2], completion=row[3], total=row[4], estimated=bool(row[5])),
+        model=row[6],
+        provider=row[7],
+    )
+
+
+def put(
+    conn: sqlite3.Connection,
+    key: str,
+    reply: CachedReply,
+    ttl_s: float,
+    now: float | None = None,
+) -> None:
+    """Store (or replace) `reply` under `key`; `ttl_s` 0 means it never expires."""
+    if isinstance(ttl_s, bool) or not isinstance(ttl_s, int | float) or ttl_s < 0:
+        raise InputError(
+            f"cache ttl must be a number of seconds >= 0 (0 = never expires); got {ttl_s!r}"
+        )
+    at = time.time() if now is None else now
+    usage = reply.usage
+    conn.execute(
+        _PUT,
+        (
+            key,
+            reply.text,
+            reply.finish_reason,
+            usage.prompt,
+            usage.completion,
+            usage.total,
+            int(usage.estimated),
+            reply.model,
+            reply.provider,
+            at,
+            at + ttl_s if ttl_s > 0 else None,
+        ),
+    )
+
+
+def purge_expired(conn: sqlite3.Connection, now: float | None = None) -> int:
+    """Delete expired entries; return how many."""
+    cur = conn.execute(_PURGE, (time.time() if now is None else now,))
+    return cur.rowcount

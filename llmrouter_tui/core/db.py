@@ -1,0 +1,294 @@
+"""The SQLite database under `<data_dir>/llmrouter.db`: opening it safely and migrating its schema.
+
+The file is meant to be queried by people too (`sqlite3 llmrouter.db`, Datasette, …).
+Schema version 1 (`PRAGMA user_version`):
+
+requests — one row per routed request, successful or not
+    prompt_id TEXT PRIMARY KEY, created_at TEXT (UTC ISO-8601), conversation_id,
+    requested_model, model_used, provider, template_id, prompt, response,
+    latency_ms REAL, ttft_ms REAL, prompt_tokens, completion_tokens, total_tokens INTEGER,
+    tokens_estimated, from_cache, fallback_used INTEGER (0/1),
+    status TEXT ('ok'|'error'|'cancelled'), error, error_kind, finish_reason,
+    truncated INTEGER (0/1), notice, source, demo INTEGER (0/1)
+    indexes: created_at, conversation_id
+attempts — every try at one model, in order
+    prompt_id, idx (0-based), model, provider, outcome, status (HTTP), error, message,
+    ms REAL, started_at REAL (epoch s); PRIMARY KEY (prompt_id, idx)
+ratings — the latest rating per prompt (what stats use)
+    prompt_id PRIMARY KEY, model, rating (1..5), feedback, created_at
+rating_events — every rating ever given (history)
+    id, prompt_id, model, rating, feedback, created_at
+cache_entries — replies reusable for identical requests
+    key PRIMARY KEY (see cache.cache_key), text, finish_reason, prompt_tokens,
+    completion_tokens, total_tokens, tokens_estimated, model, provider,
+    created_at REAL, expires_at REAL (NULL = never)
+conversations — TUI chats
+    id PRIMARY KEY, title, model, system, temperature, max_tokens, created_at, updated_at
+messages — the turns of a conversation
+    id INTEGER PRIMARY KEY (order), conversation_id, role, content, prompt_id, created_at
+model_stats — running totals per stats model (model_used for ok requests, requested_model
+    otherwise), updated in the same transaction as each request row
+    model PRIMARY KEY, requests, ok, errors, cancelled, cache_hits, fallbacks,
+    latency_ms_sum, latency_n, ttft_ms_sum, ttft_n (ok requests only),
+    prompt_tokens, completion_tokens, total_tokens, estimated_requests
+latency_hist — log-spaced (5 %) histograms of ok requests per model
+    model, kind ('latency'|'ttft'), bucket, n; PRIMARY KEY (model, kind, bucket)
+    (bucket 0 = under 1 ms; bucket b >= 1 = [1.05**(b-1), 1.05**b) ms)
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .errors import StorageError
+
+DB_FILENAME = "llmrouter.db"
+BUSY_TIMEOUT_S = 5.0
+
+Migration = Sequence[str] | Callable[[sqlite3.Connection], None]
+
+_V1: tuple[str, ...] = (
+    """CREATE TABLE requests (
+        prompt_id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        conversation_id TEXT,
+        requested_model TEXT NOT NULL,
+        model_used TEXT,
+        provider TEXT,
+        template_id TEXT,
+        prompt TEXT NOT NULL,
+        response TEXT NOT NULL,
+        latency_ms REAL NOT NULL,
+        ttft_ms REAL,
+        prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        total_tokens INTEGER NOT NULL DEFAULT 0,
+        tokens_estimated INTEGER NOT NULL DEFAULT 0,
+        from_cache INTEGER NOT NULL DEFAULT 0,
+        fallback_used INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL CHECK (status IN ('ok', 'error', 'cancelled')),
+        error TEXT,
+        error_kind TEXT,
+        finish_reason TEXT,
+        truncated INTEGER NOT NULL DEFAULT 0,
+        notice TEXT,
+        source TEXT,
+        demo INTEGER NOT NULL DEFAULT 0
+    )""",
+    "CREATE INDEX requests_created_at ON requests (created_at)",
+    "CREATE INDEX requests_conversation ON requests (conversation_id)",
+    """CREATE TABLE attempts (
+        prompt_id TEXT NOT NULL REFERENCES requests (prompt_id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        provider TEXT,
+        outcome TEXT NOT NULL,
+        status INTEGER,
+        error TEXT,
+        message TEXT,
+        ms REAL NOT NULL DEFAULT 0,
+        started_at REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (prompt_id, idx)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE ratings (
+        prompt_id TEXT PRIMARY KEY REFERENCES requests (prompt_id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+        feedback TEXT,
+        created_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX ratings_model_rating ON ratings (model, rating)",
+    """CREATE TABLE rating_events (
+        id INTEGER PRIMARY KEY,
+        prompt_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        rating INTEGER NOT NULL,
+        feedback TEXT,
+        created_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX rating_events_prompt ON rating_events (prompt_id)",
+    """CREATE TABLE cache_entries (
+        key TEXT PRIMARY KEY,
+        text TEXT NOT NULL,
+        finish_reason TEXT,
+        prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        total_tokens INTEGER NOT NULL DEFAULT 0,
+        tokens_estimated INTEGER NOT NULL DEFAULT 0,
+        model TEXT NOT NULL,
+        provider TEXT,
+        created_at REAL NOT NULL,
+        expires_at REAL
+    )""",
+    "CREATE INDEX cache_entries_expires ON cache_entries (expires_at)",
+    """CREATE TABLE conversations (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        model TEXT,
+        system TEXT,
+        temperature REAL,
+        max_tokens INTEGER,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX conversations_updated ON conversations (updated_at)",
+    """CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL,
+        prompt_id TEXT,
+        created_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX messages_conversation ON messages (conversation_id, id)",
+    """CREATE TABLE model_stats (
+        model TEXT PRIMARY KEY,
+        requests INTEGER NOT NULL DEFAULT 0,
+        ok INTEGER NOT NULL DEFAULT 0,
+        errors INTEGER NOT NULL DEFAULT 0,
+        cancelled INTEGER NOT NULL DEFAULT 0,
+        cache_hits INTEGER NOT NULL DEFAULT 0,
+        fallbacks INTEGER NOT NULL DEFAULT 0,
+        latency_ms_sum REAL NOT NULL DEFAULT 0,
+        latency_n INTEGER NOT NULL DEFAULT 0,
+        ttft_ms_sum REAL NOT NULL DEFAULT 0,
+        ttft_n INTEGER NOT NULL DEFAULT 0,
+        prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        total_tokens INTEGER NOT NULL DEFAULT 0,
+        estimated_requests INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE latency_hist (
+        model TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        bucket INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (model, kind, bucket)
+    ) WITHOUT ROWID""",
+)
+
+#: Migration i brings the schema from version i to i + 1. Append only; never edit a shipped one.
+MIGRATIONS: list[Migration] = [_V1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def utc_now_iso() -> str:
+    """The current UTC time as ISO-8601 with microseconds."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _corrupt_message(path: Path, exc: BaseException) -> str:
+    return (
+        f"{path} cannot be read as an llmrouter database ({exc}). "
+        f"Move it aside (for example rename it to {path.name}.broken) and restart; "
+        "a new empty database will be created. Nothing was deleted."
+    )
+
+
+def storage_error(path: Path, exc: sqlite3.Error, doing: str) -> StorageError:
+    """A StorageError for a SQLite failure that says which file and what to do."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or type(exc) is sqlite3.DatabaseError:
+        return StorageError(_corrupt_message(path, exc))
+    if name.startswith("SQLITE_BUSY") or "locked" in str(exc):
+        return StorageError(
+            f"could not {doing} {path}: {exc} (another process kept it busy for more than "
+            f"{BUSY_TIMEOUT_S:g} s). Try again; if it persists, stop other llmrouter-tui processes."
+        )
+    return StorageError(
+        f"could not {doing} {path}: {exc}. Check that the disk has space and that the "
+        "file and its directory are writable."
+    )
+
+
+def open_database(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) and migrate the database at `path`.
+
+    Raises StorageError naming the file when it is unreadable, corrupt, locked for too long,
+    or from a newer llmrouter-tui. The file is never deleted or overwritten.
+    """
+    if not path.exists():
+        # Chat logs are private: create the file 0600 before SQLite creates it with umask bits.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create {path}: {exc.strerror or exc}. "
+                "Choose a writable data directory or fix its permissions."
+            ) from exc
+        else:
+            try:
+                os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
+    try:
+        conn = sqlite3.connect(
+            path,
+            timeout=BUSY_TIMEOUT_S,
+            isolation_level=None,  # autocommit; transactions are explicit BEGIN IMMEDIATE
+            check_same_thread=False,  # the Store serialises use with its own lock
+            cached_statements=256,
+        )
+    except sqlite3.Error as exc:
+        raise storage_error(path, exc, "open") from exc
+    try:
+        # Reading page 1 first proves the file is a database before anything writes to it.
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrate(conn, path)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise storage_error(path, exc, "open") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _newer_error(path: Path, version: int) -> StorageError:
+    return StorageError(
+        f"{path} was written by a newer llmrouter-tui (schema version {version}; this version "
+        f"understands up to {SCHEMA_VERSION}). Upgrade llmrouter-tui, or use a different "
+        "data directory. Nothing was changed."
+    )
+
+
+def migrate(
+    conn: sqlite3.Connection, path: Path, migrations: Sequence[Migration] | None = None
+) -> int:
+    """Apply the migrations above the file's `user_version` in one transaction; return it."""
+    steps = MIGRATIONS if migrations is None else migrations
+    target = len(steps)
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > target:
+        raise _newer_error(path, version)
+    if version == target:
+        return version
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Re-read under the write lock: another process may have migrated meanwhile.
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > target:
+            raise _newer_error(path, version)
+        for step in steps[version:]:
+            if callable(step):
+                step(conn)
+            else:
+                for statement in step:
+                    conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {int(target)}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return target

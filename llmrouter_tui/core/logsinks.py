@@ -1,0 +1,279 @@
+"""Append-only JSONL and CSV logs that several processes can share, and readers that survive
+torn lines.
+
+Each record is formatted completely first and then written with exactly one `os.write` on a
+file opened `O_APPEND`, so concurrent writers never interleave within a line. Files are 0600.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import io
+import json
+import os
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+PROMPT_FIELDS: tuple[str, ...] = (
+    "timestamp",
+    "prompt_id",
+    "conversation_id",
+    "requested_model",
+    "model_used",
+    "provider",
+    "template_id",
+    "prompt",
+    "response",
+    "latency_ms",
+    "ttft_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "tokens_estimated",
+    "from_cache",
+    "fallback_used",
+    "attempts",
+    "status",
+    "error",
+    "finish_reason",
+    "truncated",
+    "notice",
+    "source",
+)
+
+RATING_FIELDS: tuple[str, ...] = ("timestamp", "prompt_id", "model", "rating", "feedback")
+
+Format = Literal["jsonl", "csv"]
+
+# Spreadsheets run cells starting with these as formulas.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NO_LINK = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV, errno.EMLINK}
+
+
+def neutralise(text: str) -> str:
+    """Prefix `'` to text a spreadsheet would treat as a formula."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)  # numbers are ours, never formulas
+    if not isinstance(value, str):
+        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return neutralise(value)
+
+
+def format_jsonl(row: Mapping[str, Any], fields: Sequence[str]) -> bytes:
+    """One JSON object line (keys in `fields` order) as UTF-8 bytes."""
+    obj = {name: row.get(name) for name in fields}
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return (text + "\n").encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: fall back to \u escapes, still valid JSON
+        return (json.dumps(obj, separators=(",", ":")) + "\n").encode("ascii")
+
+
+def format_csv(values: Sequence[Any]) -> bytes:
+    """One CSV record (RFC 4180 quoting, CRLF) with formula-looking text neutralised."""
+    buf = io.StringIO()
+    csv.writer(buf).writerow([_csv_cell(v) for v in values])
+    return buf.getvalue().encode("utf-8", "replace")
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno is not None and exc.strerror:
+        return f"[Errno {exc.errno}] {exc.strerror}"
+    return str(exc)
+
+
+class AppendLog:
+    """One shared append-only log file; `append` never raises for I/O problems."""
+
+    def __init__(self, path: Path, fields: Sequence[str], fmt: Format) -> None:
+        self.path = path
+        self.fields = tuple(fields)
+        self.fmt: Format = fmt
+        self._header = format_csv(self.fields) if fmt == "csv" else b""
+        # Check whether the file ends mid-line before our first write (a crashed writer or a
+        # short write may have left a torn line that our line must not be glued onto).
+        self._check_tail = True
+
+    def format(self, row: Mapping[str, Any]) -> bytes:
+        """The exact bytes one record occupies in this file."""
+        if self.fmt == "jsonl":
+            return format_jsonl(row, self.fields)
+        return format_csv([row.get(name) for name in self.fields])
+
+    def append(self, row: Mapping[str, Any], kept: str = "the reply was kept") -> str | None:
+        """Append one record; return a human-readable warning instead of raising on failure."""
+        data = self.format(row)
+        try:
+            fd = self._open()
+            try:
+                if self._check_tail and self._tail_is_torn():
+                    data = b"\n" + data
+                written = os.write(fd, data)  # the one write per record
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            self._check_tail = True
+            return f"could not write {self.path}: {_os_reason(exc)}; {kept}"
+        if written != len(data):
+            self._check_tail = True
+            return (
+                f"could not write {self.path}: only {written} of {len(data)} bytes were "
+                f"written; {kept}"
+            )
+        self._check_tail = False
+        return None
+
+    # ---- file handling ---------------------------------------------------------------------
+
+    def _open(self) -> int:
+        # Opened per record so a rotated, deleted or repaired file is picked up next time.
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+        try:
+            return os.open(self.path, flags)
+        except FileNotFoundError:
+            pass
+        try:
+            return self._create()
+        except FileNotFoundError:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            return self._create()
+
+    def _create(self) -> int:
+        """Create the file (0600, with its header) unless another process just did; open it."""
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+        if not self._header:
+            try:
+                fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                return os.open(self.path, flags)
+            os.fchmod(fd, 0o600)
+            return fd
+        # The file must never be visible without its header, or another process could append
+        # a row above it: build it aside and hard-link it into place (atomic, fails if taken).
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                os.fchmod(fd, 0o600)
+                os.write(fd, self._header)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                if exc.errno not in _NO_LINK:
+                    raise
+                return self._create_without_link(flags)
+        finally:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        return os.open(self.path, flags)
+
+    def _create_without_link(self, flags: int) -> int:
+        # Filesystems without hard links: O_EXCL decides who writes the header.
+        try:
+            fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return os.open(self.path, flags)
+        os.fchmod(fd, 0o600)
+        os.write(fd, self._header)
+        return fd
+
+    def _tail_is_torn(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            size = os.fstat(fd).st_size
+            return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+        finally:
+            os.close(fd)
+
+
+# ---- readers (for tests and tools; stats never read logs) -------------------------------------
+
+
+def _read_text(path: Path) -> str:
+    return Path(path).read_bytes().decode("utf-8", "replace")
+
+
+def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every complete JSON-object line, and a warning (with line number) per skipped line."""
+    text = _read_text(path)
+    rows: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    lines = text.split("\n")
+    last = len(lines) - 1  # lines[last] is "" when the file ends with a newline
+    for number, line in enumerate(lines, start=1):
+        if number - 1 == last:
+            if line.strip():
+                warnings.append(f"{path}, line {number}: skipped a torn last line (no newline)")
+            break
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            warnings.append(f"{path}, line {number}: skipped an unreadable line ({exc})")
+            continue
+        if not isinstance(obj, dict):
+            warnings.append(f"{path}, line {number}: skipped a line that is not a JSON object")
+            continue
+        rows.append(obj)
+    return rows, warnings
+
+
+def read_csv(path: Path) -> tuple[list[dict[str, str]], list[str]]:
+    """Every complete CSV record keyed by the header, and a warning per skipped record.
+
+    A record whose field count differs from the header's, or a last record without its line
+    end, is skipped. Line numbers are those where the record ends.
+    """
+    text = _read_text(path)
+    rows: list[dict[str, str]] = []
+    warnings: list[str] = []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    torn_tail = bool(text) and not text.endswith("\n")
+    header: list[str] | None = None
+    try:
+        records = list(_numbered(reader))
+    except csv.Error as exc:
+        return rows, [f"{path}: could not parse ({exc})"]
+    for index, (number, record) in enumerate(records):
+        if not record:
+            continue
+        if torn_tail and index == len(records) - 1:
+            warnings.append(f"{path}, line {number}: skipped a torn last record (no line end)")
+            break
+        if header is None:
+            header = record
+            continue
+        if len(record) != len(header):
+            warnings.append(
+                f"{path}, line {number}: skipped a garbled record "
+                f"({len(record)} fields, the header has {len(header)})"
+            )
+            continue
+        rows.append(dict(zip(header, record, strict=True)))
+    return rows, warnings
+
+
+def _numbered(reader: Any) -> Iterator[tuple[int, list[str]]]:
+    for record in reader:
+        yield reader.line_num, record

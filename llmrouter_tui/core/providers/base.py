@@ -1,0 +1,124 @@
+"""The one interface every provider implements, and the failure type they all raise."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from ..types import Message, Usage
+
+FailureKind = Literal[
+    "rate_limited",  # 429 / 498: retry after a delay
+    "server_error",  # 5xx, 408: retry
+    "connect_error",  # refused / reset before any byte: retry
+    "timeout",  # attempt or connect timeout with no response: fall back
+    "first_token_timeout",  # no first token in time: fall back
+    "stream_cut",  # the stream broke mid-answer: fall back
+    "stream_stalled",  # no chunk within stream_idle_timeout_s: fall back
+    "malformed",  # a chunk or body we could not parse: fall back
+    "auth",  # missing/invalid key (401, Gemini 400 API_KEY_INVALID): fall back
+    "forbidden",  # 403: fall back
+    "not_found",  # 404 / decommissioned model: fall back
+    "too_large",  # 413: fall back
+    "context_length",  # prompt exceeds the model's window: fall back
+    "content_filter",  # provider refused the content: clean error
+    "bad_request",  # other 400/422: the caller's error, stop
+    "unknown",  # anything else: fall back
+]
+
+
+class ProviderFailure(Exception):
+    """Why one call to a provider failed, in terms the routing policy understands.
+
+    `message` must never contain an API key; providers build it from the error body only.
+    """
+
+    def __init__(
+        self,
+        kind: FailureKind,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+        got_output: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.kind: FailureKind = kind
+        self.message = message
+        self.status = status
+        self.retry_after_s = retry_after_s
+        # True once any reply text reached the caller: the stream broke mid-answer.
+        self.got_output = got_output
+
+    def __repr__(self) -> str:
+        return f"ProviderFailure({self.kind!r}, status={self.status}, {self.message!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Per-attempt time limits in seconds."""
+
+    connect_s: float = 5.0
+    first_token_s: float = 20.0
+    stream_idle_s: float = 30.0
+    attempt_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCall:
+    """One call to one model: fully resolved messages and parameters."""
+
+    model: str  # the provider's own model id (no `provider:` prefix)
+    messages: tuple[Message, ...]
+    system: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+
+@dataclass(frozen=True, slots=True)
+class TextChunk:
+    """Reply text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """The provider finished the reply. Usage is None when it reported none."""
+
+    finish_reason: str | None
+    usage: Usage | None = None
+
+
+StreamItem = TextChunk | StreamEnd
+
+
+@dataclass(frozen=True, slots=True)
+class LiveModel:
+    """One entry of a provider's live model listing."""
+
+    id: str
+    context_window: int | None = None
+    label: str | None = None
+
+
+class Provider(Protocol):
+    """Talks to one API. Knows nothing of retries, fallbacks or caching.
+
+    `stream` yields TextChunk items and ends with exactly one StreamEnd, or raises
+    ProviderFailure. It must not retry by itself.
+    """
+
+    name: str
+    kind: str
+
+    @property
+    def has_key(self) -> bool: ...
+
+    def stream(self, call: ProviderCall) -> AsyncIterator[StreamItem]: ...
+
+    async def list_models(self, timeout_s: float) -> list[LiveModel]: ...
+
+    async def aclose(self) -> None: ...

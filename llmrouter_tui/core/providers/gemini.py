@@ -1,0 +1,153 @@
+"""Gemini through `google-genai` (client.aio, API version pinned to v1beta)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ..config import ProviderSettings
+from ..types import Usage
+from .base import LiveModel, ProviderCall, ProviderFailure, StreamEnd, StreamItem, TextChunk
+from .classify import failure_from_status, failure_from_transport
+
+# Finish reasons that mean the provider refused or withheld content.
+_FILTER_REASONS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY"}
+_FINISH_MAP = {"STOP": "stop", "MAX_TOKENS": "length"}
+
+
+def _enum_name(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(getattr(value, "name", value)).upper()
+
+
+def _usage(meta: Any) -> Usage | None:
+    if meta is None:
+        return None
+    prompt = meta.prompt_token_count
+    completion = (meta.candidates_token_count or 0) + (meta.thoughts_token_count or 0)
+    if prompt is None and not completion:
+        return None
+    prompt = int(prompt or 0)
+    total = int(meta.total_token_count or prompt + completion)
+    return Usage(prompt, int(completion), total, estimated=False)
+
+
+class GeminiProvider:
+    """Streams `streamGenerateContent` replies from the Gemini Developer API."""
+
+    kind = "gemini"
+
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        connect_timeout_s: float = 5.0,
+        request_timeout_s: float = 60.0,
+    ) -> None:
+        self.name = settings.name
+        self._settings = settings
+        self._request_timeout_s = request_timeout_s
+        self._client: Any = None
+
+    @property
+    def has_key(self) -> bool:
+        return self._settings.has_key
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            from google import genai  # lazy: ~0.35 s to import
+            from google.genai import types
+
+            key = self._settings.api_key.reveal() if self._settings.api_key else "missing"
+            options = types.HttpOptions(
+                base_url=self._settings.base_url,
+                api_version="v1beta",  # google-genai 3.x defaults to v1
+                # google-genai waits forever without a timeout (ms); the router's own
+                # first-token/idle/attempt limits are tighter, this is the backstop.
+                timeout=int(self._request_timeout_s * 1000),
+            )
+            self._client = genai.Client(api_key=key, http_options=options)
+        return self._client
+
+    def _request(self, call: ProviderCall) -> dict[str, Any]:
+        from google.genai import types
+
+        contents = [
+            types.Content(
+                role="model" if m.role == "assistant" else "user",
+                parts=[types.Part(text=m.content)],
+            )
+            for m in call.messages
+        ]
+        config = types.GenerateContentConfig(
+            system_instruction=call.system or None,
+            temperature=call.temperature,
+            max_output_tokens=call.max_tokens,
+        )
+        return {"model": call.model, "contents": contents, "config": config}
+
+    async def stream(self, call: ProviderCall) -> AsyncIterator[StreamItem]:
+        from google.genai import errors
+
+        client = self._get_client()
+        got_output = False
+        finish: str | None = None
+        usage: Usage | None = None
+        try:
+            stream = await client.aio.models.generate_content_stream(**self._request(call))
+            async for chunk in stream:
+                usage = _usage(chunk.usage_metadata) or usage
+                feedback = chunk.prompt_feedback
+                if feedback is not None and feedback.block_reason is not None:
+                    reason = feedback.block_reason_message or _enum_name(feedback.block_reason)
+                    raise ProviderFailure("content_filter", f"Gemini blocked the prompt: {reason}")
+                for candidate in chunk.candidates or ():
+                    for part in (candidate.content.parts or ()) if candidate.content else ():
+                        if part.text and not part.thought:
+                            got_output = True
+                            yield TextChunk(part.text)
+                    if candidate.finish_reason is not None:
+                        finish = _enum_name(candidate.finish_reason)
+        except ProviderFailure:
+            raise
+        except errors.APIError as exc:
+            failure = failure_from_status(exc.code, exc.details, got_output=got_output)
+            raise failure from None
+        except Exception as exc:
+            names = {cls.__name__ for cls in type(exc).__mro__}
+            if names & {"ValidationError", "JSONDecodeError", "UnknownApiResponseError"}:
+                raise ProviderFailure(
+                    "malformed", f"unparseable chunk ({type(exc).__name__})", got_output=got_output
+                ) from None
+            raise failure_from_transport(exc, got_output=got_output) from None
+        if finish is None:
+            raise ProviderFailure(
+                "stream_cut", "stream ended without a finish reason", got_output=got_output
+            )
+        if finish in _FILTER_REASONS:
+            raise ProviderFailure(
+                "content_filter", f"Gemini stopped the reply: finish reason {finish}"
+            )
+        yield StreamEnd(_FINISH_MAP.get(finish, finish.lower()), usage)
+
+    async def list_models(self, timeout_s: float) -> list[LiveModel]:
+        import asyncio
+
+        client = self._get_client()
+
+        async def collect() -> list[LiveModel]:
+            found = []
+            async for model in await client.aio.models.list():
+                name = (model.name or "").removeprefix("models/")
+                found.append(LiveModel(name, model.input_token_limit, model.display_name))
+            return found
+
+        return await asyncio.wait_for(collect(), timeout_s)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            try:
+                await self._client.aio.aclose()
+            except Exception:  # older SDKs have no aclose; the client closes on GC
+                pass
+            self._client = None

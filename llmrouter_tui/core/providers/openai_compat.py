@@ -1,0 +1,129 @@
+"""Any OpenAI-compatible server (Ollama, vLLM, LM Studio…) over plain httpx and SSE."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ..config import ProviderSettings
+from ..types import Usage
+from .base import LiveModel, ProviderCall, ProviderFailure, StreamEnd, StreamItem, TextChunk
+from .classify import failure_from_status, failure_from_transport
+from .openai_shape import openai_messages, usage_from_openai
+
+
+class OpenAICompatProvider:
+    """Streams `/chat/completions` from `base_url` (which includes `/v1`)."""
+
+    kind = "openai"
+
+    def __init__(self, settings: ProviderSettings, connect_timeout_s: float = 5.0) -> None:
+        self.name = settings.name
+        self._settings = settings
+        self._connect_timeout_s = connect_timeout_s
+        self._client: Any = None
+
+    @property
+    def has_key(self) -> bool:
+        return self._settings.has_key
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            import httpx
+
+            headers = {"Accept": "application/json"}
+            if self._settings.api_key:
+                headers["Authorization"] = f"Bearer {self._settings.api_key.reveal()}"
+            self._client = httpx.AsyncClient(
+                base_url=(self._settings.base_url or "").rstrip("/"),
+                headers=headers,
+                timeout=httpx.Timeout(None, connect=self._connect_timeout_s),
+            )
+        return self._client
+
+    async def stream(self, call: ProviderCall) -> AsyncIterator[StreamItem]:
+        client = self._get_client()
+        body: dict[str, Any] = {
+            "model": call.model,
+            "messages": openai_messages(call),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if call.temperature is not None:
+            body["temperature"] = call.temperature
+        if call.max_tokens is not None:
+            body["max_tokens"] = call.max_tokens
+        got_output = False
+        finish: str | None = None
+        usage: Usage | None = None
+        done = False
+        try:
+            async with client.stream("POST", "/chat/completions", json=body) as response:
+                if response.status_code >= 400:
+                    raw = await response.aread()
+                    try:
+                        parsed: Any = json.loads(raw)
+                    except ValueError:
+                        parsed = raw.decode("utf-8", "replace")
+                    raise failure_from_status(response.status_code, parsed, response.headers)
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        done = True
+                        break
+                    try:
+                        chunk = json.loads(data)
+                    except ValueError:
+                        raise ProviderFailure(
+                            "malformed", "unparseable stream chunk", got_output=got_output
+                        ) from None
+                    if not isinstance(chunk, dict):
+                        raise ProviderFailure("malformed", "stream chunk is not an object")
+                    if "error" in chunk:
+                        raise failure_from_status(
+                            int(chunk["error"].get("code") or 500)
+                            if str(chunk["error"].get("code", "")).isdigit()
+                            else 500,
+                            chunk,
+                            got_output=got_output,
+                        )
+                    usage = usage_from_openai(chunk.get("usage")) or usage
+                    for choice in chunk.get("choices") or ():
+                        text = (choice.get("delta") or {}).get("content")
+                        if text:
+                            got_output = True
+                            yield TextChunk(text)
+                        if choice.get("finish_reason"):
+                            finish = choice["finish_reason"]
+        except ProviderFailure:
+            raise
+        except Exception as exc:
+            raise failure_from_transport(exc, got_output=got_output) from None
+        if finish is None:
+            raise ProviderFailure(
+                "stream_cut", "stream ended without a finish reason", got_output=got_output
+            )
+        if finish == "content_filter":
+            raise ProviderFailure("content_filter", "the server's content filter stopped the reply")
+        # A stream that finished but never sent [DONE] is complete: the finish reason says so.
+        del done
+        yield StreamEnd(finish, usage)
+
+    async def list_models(self, timeout_s: float) -> list[LiveModel]:
+        client = self._get_client()
+        response = await client.get("/models", timeout=timeout_s)
+        if response.status_code >= 400:
+            raise failure_from_status(response.status_code, response.json(), response.headers)
+        return [
+            LiveModel(str(m["id"]), m.get("context_window"), m.get("owned_by"))
+            for m in response.json().get("data", [])
+            if isinstance(m, dict) and "id" in m
+        ]
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

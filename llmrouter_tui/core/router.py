@@ -1,0 +1,622 @@
+"""The router: one streaming path for every request, with cache, retries, fallback and limits.
+
+Every front-end calls `Router.stream()` (or `complete()`, which collects it). Events:
+Started, Delta*, AttemptFailed*, Restart*, then exactly one Done or Failed. The request is
+recorded once, here, whatever happens (also when the caller cancels).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .cache import CachedReply, cache_key
+from .catalog import Catalog, Resolution
+from .config import Settings
+from .errors import InputError
+from .policy import CircuitBreaker, decide
+from .providers import ProviderPool
+from .providers.base import (
+    Provider,
+    ProviderCall,
+    ProviderFailure,
+    StreamEnd,
+    StreamItem,
+    TextChunk,
+    Timeouts,
+)
+from .templates import TemplateSet
+from .tokens import estimate_usage
+from .types import (
+    Attempt,
+    AttemptFailed,
+    ChatRequest,
+    Delta,
+    Done,
+    Event,
+    Failed,
+    Message,
+    Restart,
+    Result,
+    Started,
+    Usage,
+)
+
+# Finish reasons of a reply that ended normally and may be cached.
+_COMPLETE_FINISHES = frozenset({"stop", "length", "end_turn", "eos"})
+
+
+class RecordSink(Protocol):
+    """What the router needs from the store (see core.store.Store)."""
+
+    def cache_get(self, key: str) -> CachedReply | None: ...
+
+    def cache_put(self, key: str, reply: CachedReply, ttl_s: float) -> None: ...
+
+    def record(self, result: Result) -> list[str]: ...
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A validated request with its messages resolved and its candidates chosen."""
+
+    prompt_id: str
+    requested_model: str
+    candidates: list[Resolution]
+    messages: tuple[Message, ...]
+    system: str | None
+    temperature: float | None
+    max_tokens: int | None
+    ignore_cache: bool
+    prompt: str
+    template_id: str | None = None
+    conversation_id: str | None = None
+    notice: str | None = None
+    source: str = "core"
+
+
+@dataclass(slots=True)
+class _Run:
+    """Mutable state of one routed request."""
+
+    prepared: Prepared
+    t0: float
+    deadline: float
+    attempts: list[Attempt] = field(default_factory=list)
+    recorded: bool = False
+    partial: list[str] = field(default_factory=list)
+    probe_key: str | None = None
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _check_text(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"{name} must be a string, got {type(value).__name__}")
+    return value
+
+
+class Router:
+    """Routes chat requests to providers; see the module docstring for the event contract."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: RecordSink | None = None,
+        templates: TemplateSet | None = None,
+        catalog: Catalog | None = None,
+        providers: ProviderPool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.templates = templates
+        self.catalog = catalog or Catalog(settings.models, settings.providers)
+        self.providers = providers or ProviderPool(settings.providers, settings.routing)
+        self.breaker = CircuitBreaker(
+            settings.routing.cooldown_failures, settings.routing.cooldown_s, clock
+        )
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng
+        self._listeners: list[Callable[[Result], None]] = []
+        routing = settings.routing
+        self._timeouts = Timeouts(
+            connect_s=routing.connect_timeout_s,
+            first_token_s=routing.first_token_timeout_s,
+            stream_idle_s=routing.stream_idle_timeout_s,
+            attempt_s=routing.attempt_timeout_s,
+        )
+
+    # ---- public API ---------------------------------------------------------------------------
+
+    def add_listener(self, callback: Callable[[Result], None]) -> None:
+        """Call `callback(result)` after each request is recorded (UIs refresh on it)."""
+        self._listeners.append(callback)
+
+    def prepare(self, request: ChatRequest) -> Prepared:
+        """Validate a request and resolve its input and candidates; raises InputError."""
+        model = request.model if request.model is not None else self.settings.default_model
+        model = _check_text(model, "model")
+        system = None if request.system is None else _check_text(request.system, "system")
+        template_id = None
+        sources = [
+            request.prompt is not None,
+            request.template_id is not None,
+            request.messages is not None,
+        ]
+        if sum(sources) == 0:
+            raise InputError("nothing to send: give a prompt, a template_id or messages")
+        if sum(sources) > 1:
+            raise InputError("give only one of prompt, template_id or messages")
+        messages: list[Message]
+        if request.prompt is not None:
+            prompt = _check_text(request.prompt, "prompt")
+            if not prompt.strip():
+                raise InputError("prompt is empty; type something to send")
+            messages = [Message("user", prompt)]
+        elif request.template_id is not None:
+            template_id = _check_text(request.template_id, "template_id")
+            if self.templates is None:
+                raise InputError("templates are not loaded; cannot use template_id")
+            rendered = self.templates.render(template_id, request.template_vars or {})
+            messages = [Message("user", rendered.prompt)]
+            if system is None:
+                system = rendered.system
+        else:
+            messages, system = self._check_messages(request.messages, system)
+        temperature = request.temperature
+        if temperature is not None and (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, int | float)
+            or not 0 <= temperature <= 2
+        ):
+            raise InputError(f"temperature must be a number from 0 to 2, got {temperature!r}")
+        max_tokens = request.max_tokens
+        if max_tokens is not None and (
+            isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+        ):
+            raise InputError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+        candidates = self.catalog.candidates(model)
+        return Prepared(
+            prompt_id=uuid.uuid4().hex,
+            requested_model=model,
+            candidates=candidates,
+            messages=tuple(messages),
+            system=system,
+            temperature=None if temperature is None else float(temperature),
+            max_tokens=max_tokens,
+            ignore_cache=bool(request.ignore_cache),
+            prompt=messages[-1].content,
+            template_id=template_id,
+            conversation_id=request.conversation_id,
+            notice=candidates[0].notice,
+            source=request.source,
+        )
+
+    async def stream(
+        self, request: ChatRequest | Prepared, *, allow_restart: bool = True
+    ) -> AsyncIterator[Event]:
+        """Route a request, yielding events as they happen.
+
+        With `allow_restart` (whole-reply callers, the TUI) a candidate that breaks after
+        some text is replaced by the next one and a Restart event voids the text so far.
+        Without it (callers that already forwarded text) such a break ends in Failed.
+        """
+        prepared = request if isinstance(request, Prepared) else self.prepare(request)
+        start = self._clock()
+        run = _Run(prepared, start, start + self.settings.routing.total_timeout_s)
+        try:
+            async for event in self._route(run, allow_restart):
+                yield event
+        except (asyncio.CancelledError, GeneratorExit):
+            if not run.recorded:
+                self._finish(run, status="cancelled", error="cancelled by the caller")
+            raise
+        finally:
+            if run.probe_key is not None:
+                self.breaker.release_probe(run.probe_key)
+
+    async def complete(self, request: ChatRequest | Prepared) -> Result:
+        """Route a request and return its whole Result (status "ok" or "error")."""
+        async with aclosing(self.stream(request, allow_restart=True)) as events:
+            async for event in events:
+                if isinstance(event, Done | Failed):
+                    return event.result
+        raise RuntimeError("router stream ended without a result")  # pragma: no cover
+
+    def model_state(self, resolution_key: str) -> str:
+        """Circuit state for a `provider:model` key: closed, open or half_open."""
+        return self.breaker.state(resolution_key)
+
+    async def aclose(self) -> None:
+        await self.providers.aclose()
+
+    # ---- internals ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_messages(raw: object, system: str | None) -> tuple[list[Message], str | None]:
+        if not isinstance(raw, list | tuple) or not raw:
+            raise InputError("messages must be a non-empty list of {role, content} objects")
+        messages: list[Message] = []
+        system_parts = [system] if system else []
+        for index, item in enumerate(raw):
+            if isinstance(item, Message):
+                role, content = item.role, item.content
+            elif isinstance(item, dict):
+                role, content = item.get("role"), item.get("content")
+            else:
+                raise InputError(f"messages[{index}] must be an object with role and content")
+            if role not in ("system", "user", "assistant"):
+                raise InputError(
+                    f"messages[{index}].role must be system, user or assistant, got {role!r}"
+                )
+            if not isinstance(content, str):
+                raise InputError(f"messages[{index}].content must be a string")
+            if role == "system":
+                system_parts.append(content)
+            else:
+                messages.append(Message(role, content))
+        if not messages or messages[-1].role != "user":
+            raise InputError("the last message must have role 'user'")
+        if not messages[-1].content.strip():
+            raise InputError("the last user message is empty; type something to send")
+        return messages, "\n\n".join(system_parts) if system_parts else None
+
+    async def _route(self, run: _Run, allow_restart: bool) -> AsyncIterator[Event]:
+        prepared = run.prepared
+        candidates = prepared.candidates
+        yield Started(
+            prepared.prompt_id, prepared.requested_model, candidates[0].model, prepared.notice
+        )
+        cache = self.settings.cache
+        use_cache = self.store is not None and cache.enabled
+        last_failure: ProviderFailure | None = None
+        for index, candidate in enumerate(candidates):
+            is_last = index == len(candidates) - 1
+            next_model = candidates[index + 1].model if not is_last else None
+            if not self.providers.has_key(candidate.provider):
+                env = self.providers.settings[candidate.provider].api_key_env or "its API key"
+                attempt = self._attempt_record(
+                    candidate, "skipped_no_key", message=f"no API key: set {env}"
+                )
+                run.attempts.append(attempt)
+                yield AttemptFailed(attempt, next_model=next_model)
+                continue
+            if is_last:
+                pass  # the last candidate is always tried, even with an open circuit
+            elif not self.breaker.allow(candidate.key):
+                remaining = self.breaker.remaining_s(candidate.key)
+                attempt = self._attempt_record(
+                    candidate,
+                    "skipped_circuit_open",
+                    message=f"cooling down for {remaining:.0f}s after repeated failures",
+                )
+                run.attempts.append(attempt)
+                yield AttemptFailed(attempt, next_model=next_model)
+                continue
+            elif self.breaker.state(candidate.key) == "half_open":
+                run.probe_key = candidate.key
+            key = cache_key(
+                candidate.key,
+                prepared.messages,
+                prepared.system,
+                prepared.temperature,
+                prepared.max_tokens,
+            )
+            if use_cache and not prepared.ignore_cache:
+                assert self.store is not None
+                hit = self.store.cache_get(key)
+                if hit is not None:
+                    self._release_probe(run)
+                    yield Delta(hit.text)
+                    run.attempts.append(self._attempt_record(candidate, "cache_hit"))
+                    result = self._finish(
+                        run,
+                        status="ok",
+                        candidate=candidate,
+                        text=hit.text,
+                        usage=hit.usage,
+                        finish_reason=hit.finish_reason,
+                        from_cache=True,
+                        ttft=None,
+                    )
+                    yield Done(result)
+                    return
+            provider = self.providers.get(candidate.provider)
+            retries = 0
+            while True:
+                if self._clock() >= run.deadline:
+                    yield self._deadline_failed(run)
+                    return
+                call = ProviderCall(
+                    candidate.api_model,
+                    prepared.messages,
+                    prepared.system,
+                    prepared.temperature,
+                    prepared.max_tokens,
+                    self._timeouts,
+                )
+                attempt_start = self._clock()
+                wall_start = time.time()
+                parts: list[str] = []
+                run.partial = parts
+                end: StreamEnd | None = None
+                ttft: float | None = None
+                failure: ProviderFailure | None = None
+                try:
+                    async with aclosing(self._timed(provider, call, run.deadline)) as items:
+                        async for item in items:
+                            if isinstance(item, TextChunk):
+                                if ttft is None:
+                                    ttft = (self._clock() - run.t0) * 1000
+                                parts.append(item.text)
+                                yield Delta(item.text)
+                            else:
+                                end = item
+                except ProviderFailure as exc:
+                    failure = exc
+                elapsed_ms = (self._clock() - attempt_start) * 1000
+                if failure is None and end is not None:
+                    self.breaker.record_success(candidate.key)
+                    run.probe_key = None
+                    text = "".join(parts)
+                    usage = end.usage or estimate_usage(
+                        prepared.messages, prepared.system, text, candidate.api_model
+                    )
+                    run.attempts.append(
+                        Attempt(
+                            candidate.model,
+                            candidate.provider,
+                            "ok",
+                            ms=elapsed_ms,
+                            started_at=wall_start,
+                        )
+                    )
+                    if use_cache and end.finish_reason in _COMPLETE_FINISHES:
+                        assert self.store is not None
+                        self._cache_put(
+                            key,
+                            CachedReply(
+                                text, end.finish_reason, usage, candidate.model, candidate.provider
+                            ),
+                        )
+                    result = self._finish(
+                        run,
+                        status="ok",
+                        candidate=candidate,
+                        text=text,
+                        usage=usage,
+                        finish_reason=end.finish_reason,
+                        from_cache=False,
+                        ttft=ttft,
+                    )
+                    yield Done(result)
+                    return
+                if failure is None:  # pragma: no cover - providers always end with StreamEnd
+                    failure = ProviderFailure("stream_cut", "stream ended without an end marker")
+                last_failure = failure
+                attempt = Attempt(
+                    candidate.model,
+                    candidate.provider,
+                    "timeout" if "timeout" in failure.kind else "error",
+                    status=failure.status,
+                    error=failure.kind,
+                    message=failure.message,
+                    ms=elapsed_ms,
+                    started_at=wall_start,
+                )
+                run.attempts.append(attempt)
+                self.breaker.record_failure(candidate.key, failure.kind)
+                if run.probe_key == candidate.key and self.breaker.state(candidate.key) != "closed":
+                    run.probe_key = None  # the probe reopened the circuit
+                got_output = bool(parts)
+                decision = decide(
+                    failure.kind,
+                    retries_done=retries,
+                    retry_after_s=failure.retry_after_s,
+                    got_output=got_output,
+                    time_left_s=run.deadline - self._clock(),
+                    settings=self.settings.routing,
+                    rng=self._rng,
+                )
+                if self._clock() >= run.deadline:
+                    yield self._deadline_failed(run)
+                    return
+                if decision.action == "stop" or (got_output and not allow_restart):
+                    yield self._failed(run, failure, partial="".join(parts))
+                    return
+                if decision.action == "retry":
+                    yield AttemptFailed(attempt, will_retry_in_s=decision.delay_s)
+                    if got_output:
+                        yield Restart(failure.message, candidate.model)
+                    await self._sleep(decision.delay_s)
+                    retries += 1
+                    continue
+                yield AttemptFailed(attempt, next_model=next_model)
+                if got_output and next_model is not None:
+                    yield Restart(failure.message, next_model)
+                break
+        yield self._failed(run, last_failure, partial="")
+
+    async def _timed(
+        self, provider: Provider, call: ProviderCall, deadline: float
+    ) -> AsyncIterator[StreamItem]:
+        """The provider's stream with first-token, idle, attempt and total limits applied."""
+        limits = call.timeouts
+        attempt_deadline = min(self._clock() + limits.attempt_s, deadline)
+        got_text = False
+        async with aclosing(provider.stream(call)) as items:
+            iterator = aiter(items)
+            while True:
+                budget = attempt_deadline - self._clock()
+                phase = limits.stream_idle_s if got_text else limits.first_token_s
+                wait = min(phase, budget)
+                if wait <= 0:
+                    raise ProviderFailure(
+                        "timeout", "attempt timeout: no complete reply in time", got_output=got_text
+                    )
+                try:
+                    async with asyncio.timeout(wait):
+                        item = await anext(iterator)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    if wait >= budget:
+                        raise ProviderFailure(
+                            "timeout",
+                            f"no complete reply within {min(limits.attempt_s, wait):g}s",
+                            got_output=got_text,
+                        ) from None
+                    if got_text:
+                        raise ProviderFailure(
+                            "stream_stalled",
+                            f"stream stalled: no data for {limits.stream_idle_s:g}s",
+                            got_output=True,
+                        ) from None
+                    raise ProviderFailure(
+                        "first_token_timeout", f"no first token within {limits.first_token_s:g}s"
+                    ) from None
+                if isinstance(item, TextChunk):
+                    got_text = True
+                yield item
+
+    def _release_probe(self, run: _Run) -> None:
+        if run.probe_key is not None:
+            self.breaker.release_probe(run.probe_key)
+            run.probe_key = None
+
+    def _cache_put(self, key: str, reply: CachedReply) -> None:
+        assert self.store is not None
+        try:
+            self.store.cache_put(key, reply, self.settings.cache.ttl_s)
+        except Exception:  # a cache write failure must not fail a good reply
+            pass
+
+    @staticmethod
+    def _attempt_record(candidate: Resolution, outcome: Any, message: str | None = None) -> Attempt:
+        return Attempt(
+            candidate.model, candidate.provider, outcome, message=message, started_at=time.time()
+        )
+
+    def _deadline_failed(self, run: _Run) -> Failed:
+        limit = self.settings.routing.total_timeout_s
+        failure = ProviderFailure("timeout", f"total_timeout_s ({limit:g}s) exceeded")
+        result = self._finish(
+            run,
+            status="error",
+            error=self._error_summary(run, failure.message),
+            error_kind="deadline",
+            text="".join(run.partial),
+        )
+        return Failed(result)
+
+    def _failed(self, run: _Run, failure: ProviderFailure | None, partial: str) -> Failed:
+        if failure is None:
+            reason = "no candidate could be tried"
+            kind = "no_candidates"
+        else:
+            reason, kind = failure.message, failure.kind
+        status_kind = kind if kind in ("content_filter", "bad_request") else "all_failed"
+        if partial:
+            status_kind = "stream_failed"
+        result = self._finish(
+            run,
+            status="error",
+            error=self._error_summary(run, reason),
+            error_kind=status_kind,
+            text=partial,
+        )
+        return Failed(result)
+
+    @staticmethod
+    def _error_summary(run: _Run, reason: str) -> str:
+        tried = "; ".join(
+            f"{a.model}: {a.error or a.outcome}" + (f" ({a.message})" if a.message else "")
+            for a in run.attempts
+        )
+        return f"{reason}. Attempts: {tried}" if tried else reason
+
+    def _finish(
+        self,
+        run: _Run,
+        *,
+        status: Any,
+        candidate: Resolution | None = None,
+        text: str = "",
+        usage: Usage | None = None,
+        finish_reason: str | None = None,
+        from_cache: bool = False,
+        ttft: float | None = None,
+        error: str | None = None,
+        error_kind: str | None = None,
+    ) -> Result:
+        prepared = run.prepared
+        latency = (self._clock() - run.t0) * 1000
+        if status == "cancelled" and not text:
+            text = "".join(run.partial)
+        first = prepared.candidates[0]
+        notice = prepared.notice
+        truncated = finish_reason == "length"
+        if truncated:
+            cut = "the reply was cut at max_tokens (finish reason: length)"
+            notice = f"{notice} {cut}" if notice else cut.capitalize()
+        result = Result(
+            prompt_id=prepared.prompt_id,
+            requested_model=prepared.requested_model,
+            model_used=candidate.model if candidate else None,
+            provider=candidate.provider if candidate else None,
+            prompt=prepared.prompt,
+            response_text=text,
+            status=status,
+            latency_ms=latency,
+            ttft_ms=latency if from_cache else ttft,
+            usage=usage or Usage(),
+            from_cache=from_cache,
+            fallback_used=candidate is not None and candidate.key != first.key,
+            attempts=list(run.attempts),
+            created_at=_now_iso(),
+            finish_reason=finish_reason,
+            truncated=truncated,
+            template_id=prepared.template_id,
+            conversation_id=prepared.conversation_id,
+            notice=notice,
+            error=error,
+            error_kind=error_kind if status != "cancelled" else "cancelled",
+            demo=self.settings.demo,
+            source=prepared.source,
+        )
+        run.recorded = True
+        if self.store is not None:
+            try:
+                result.warnings.extend(self.store.record(result))
+            except Exception as exc:  # recording must never lose the reply
+                result.warnings.append(f"could not record the request: {exc}")
+        for listener in self._listeners:
+            try:
+                listener(result)
+            except Exception:
+                pass
+        return result
+
+
+def attempts_text(attempts: Sequence[Attempt]) -> str:
+    """One line per attempt, for terminals and error details."""
+    lines = []
+    for a in attempts:
+        status = f" HTTP {a.status}" if a.status else ""
+        reason = f": {a.message}" if a.message else ""
+        lines.append(f"  {a.model} [{a.provider}] {a.outcome}{status} {a.ms:.0f} ms{reason}")
+    return "\n".join(lines)

@@ -1,0 +1,124 @@
+"""Everything a front-end needs, wired together once: settings, store, templates, router."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .catalog import Catalog
+from .config import ProviderSettings, Secret, Settings, load_settings
+from .router import Router
+from .store import Store
+from .templates import TemplateSet, TemplateWatcher, load_templates
+from .types import Result
+
+DEMO_KEY = "demo-key-not-secret"
+
+
+def demo_settings(settings: Settings, upstream_base_url: str) -> Settings:
+    """Point every provider at the built-in fake upstream, with a placeholder key."""
+    providers: dict[str, ProviderSettings] = {}
+    for name, provider in settings.providers.items():
+        base = upstream_base_url + "/v1" if provider.kind == "openai" else upstream_base_url
+        providers[name] = replace(provider, base_url=base, api_key=Secret(DEMO_KEY))
+    return replace(settings, providers=providers, demo=True)
+
+
+def template_paths(data_dir: Path) -> list[Path]:
+    """User template files that add to or override the shipped set, in override order."""
+    return [Path.cwd() / "prompt_templates.toml", data_dir / "prompt_templates.toml"]
+
+
+class Runtime:
+    """The core, opened for one process. Close it when done."""
+
+    def __init__(self, settings: Settings, *, store: Store | None = None) -> None:
+        self.settings = settings
+        self.store = store if store is not None else Store(settings.data_dir)
+        self.template_watcher = TemplateWatcher(template_paths(settings.data_dir))
+        self.catalog = Catalog(settings.models, settings.providers)
+        self.router = Router(
+            settings, store=self.store, templates=self.templates, catalog=self.catalog
+        )
+        self._rating_listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        config: str | os.PathLike[str] | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        demo_upstream: str | None = None,
+        settings: Settings | None = None,
+    ) -> Runtime:
+        """Load settings (unless given), optionally in demo mode, and open the store."""
+        if settings is None:
+            settings = load_settings(config=config, data_dir=data_dir)
+        if demo_upstream:
+            settings = demo_settings(settings, demo_upstream)
+        return cls(settings)
+
+    @property
+    def templates(self) -> TemplateSet:
+        return self.template_watcher.current
+
+    def reload_templates(self) -> TemplateSet | None:
+        """Re-read template files if they changed; raises ConfigError and keeps the old set."""
+        fresh = self.template_watcher.check()
+        if fresh is not None:
+            self.router.templates = fresh
+        return fresh
+
+    def rate(
+        self, prompt_id: str, rating: object, feedback: str | None = None, model: str | None = None
+    ) -> dict[str, Any]:
+        record = self.store.rate(prompt_id, rating, feedback, model)
+        for listener in self._rating_listeners:
+            listener(record)
+        return record
+
+    def on_request(self, callback: Callable[[Result], None]) -> None:
+        self.router.add_listener(callback)
+
+    def on_rating(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        self._rating_listeners.append(callback)
+
+    def model_rows(self) -> list[dict[str, Any]]:
+        """Every catalog model with its status as a user should see it now."""
+        rows = []
+        for info in self.catalog.models.values():
+            status = info.status_on(self.catalog.today)
+            key = f"{info.provider}:{info.id}"
+            shown = status
+            if status == "retired":
+                shown = f"retired → {info.replacement}" if info.replacement else "retired"
+            elif info.provider not in self.settings.providers:
+                shown = "no provider"
+            elif not self.router.providers.has_key(info.provider):
+                shown = "no key"
+            elif self.router.breaker.state(key) != "closed":
+                shown = "cooling down"
+            rows.append(
+                {
+                    "id": info.id,
+                    "provider": info.provider,
+                    "label": info.label,
+                    "context_window": info.context_window,
+                    "status": shown,
+                    "catalog_status": status,
+                    "replacement": info.replacement,
+                    "shutdown": info.shutdown,
+                    "kind": info.kind,
+                }
+            )
+        return rows
+
+    async def aclose(self) -> None:
+        await self.router.aclose()
+        self.store.close()
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,385 @@
+"""Analytics from SQLite summary tables, kept current in the same transaction as each request.
+
+`stats()` never scans `requests`: it reads `model_stats` (a row per model), `latency_hist`
+(log-spaced histograms) and the small `ratings` table, so it stays fast at millions of rows.
+Percentiles are approximate: each bucket is 5 % wide and reported at its geometric middle.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sqlite3
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+# ---- summary maintenance --------------------------------------------------------------------
+
+BUCKET_RATIO = 1.05
+_LOG_RATIO = math.log(BUCKET_RATIO)
+_HALF_STEP = math.sqrt(BUCKET_RATIO)
+
+MODEL_STATS_UPSERT = (
+    "INSERT INTO model_stats (model, requests, ok, errors, cancelled, cache_hits, fallbacks, "
+    "latency_ms_sum, latency_n, ttft_ms_sum, ttft_n, prompt_tokens, completion_tokens, "
+    "total_tokens, estimated_requests) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (model) DO UPDATE SET requests = requests + excluded.requests, "
+    "ok = ok + excluded.ok, errors = errors + excluded.errors, "
+    "cancelled = cancelled + excluded.cancelled, cache_hits = cache_hits + excluded.cache_hits, "
+    "fallbacks = fallbacks + excluded.fallbacks, "
+    "latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum, "
+    "latency_n = latency_n + excluded.latency_n, "
+    "ttft_ms_sum = ttft_ms_sum + excluded.ttft_ms_sum, ttft_n = ttft_n + excluded.ttft_n, "
+    "prompt_tokens = prompt_tokens + excluded.prompt_tokens, "
+    "completion_tokens = completion_tokens + excluded.completion_tokens, "
+    "total_tokens = total_tokens + excluded.total_tokens, "
+    "estimated_requests = estimated_requests + excluded.estimated_requests"
+)
+HIST_UPSERT = (
+    "INSERT INTO latency_hist (model, kind, bucket, n) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (model, kind, bucket) DO UPDATE SET n = n + excluded.n"
+)
+
+# Column order of the numeric part of a MODEL_STATS_UPSERT row (after `model`).
+_SUMS = 14
+
+
+def bucket_of(ms: float) -> int:
+    """Histogram bucket of a duration: 0 below 1 ms, else b with 1.05**(b-1) <= ms < 1.05**b."""
+    if not ms >= 1.0:  # also catches NaN
+        return 0
+    return 1 + int(math.log(ms) / _LOG_RATIO)
+
+
+def bucket_value(bucket: int) -> float:
+    """The value reported for a bucket: its geometric middle (0.5 ms for bucket 0)."""
+    if bucket <= 0:
+        return 0.5
+    return BUCKET_RATIO ** (bucket - 1) * _HALF_STEP
+
+
+def stats_model(status: str, model_used: str | None, requested_model: str) -> str:
+    """Which model a request counts for: the one that answered, else the one asked for."""
+    if status == "ok" and model_used:
+        return model_used
+    return requested_model
+
+
+def summary_rows(
+    *,
+    status: str,
+    model: str,
+    latency_ms: float,
+    ttft_ms: float | None,
+    from_cache: bool,
+    fallback_used: bool,
+    prompt_tokens: int,
+    completion_tokens: int,
+    total_tokens: int,
+    tokens_estimated: bool,
+) -> tuple[tuple[Any, ...], list[tuple[str, str, int, int]]]:
+    """The MODEL_STATS_UPSERT row and HIST_UPSERT rows one request contributes."""
+    ok = status == "ok"
+    has_ttft = ok and ttft_ms is not None
+    row = (
+        model,
+        1,
+        int(ok),
+        int(status == "error"),
+        int(status == "cancelled"),
+        int(from_cache),
+        int(fallback_used),
+        latency_ms if ok else 0.0,
+        int(ok),
+        ttft_ms if has_ttft else 0.0,
+        int(has_ttft),
+        prompt_tokens,
+        completion_tokens,
+        total_tokens,
+        int(tokens_estimated),
+    )
+    hist: list[tuple[str, str, int, int]] = []
+    if ok:
+        hist.append((model, "latency", bucket_of(latency_ms), 1))
+        if has_ttft:
+            hist.append((model, "ttft", bucket_of(ttft_ms or 0.0), 1))
+    return row, hist
+
+
+# ---- reading ----------------------------------------------------------------------------------
+
+
+def _percentile(buckets: list[tuple[int, int]], total: int, p: float) -> float | None:
+    """Nearest-rank percentile from (bucket, count) pairs sorted by bucket."""
+    if total <= 0:
+        return None
+    rank = max(1, math.ceil(p * total))
+    seen = 0
+    for bucket, n in buckets:
+        seen += n
+        if seen >= rank:
+            return round(bucket_value(bucket), 1)
+    return round(bucket_value(buckets[-1][0]), 1)
+
+
+def compute(conn: sqlite3.Connection) -> dict[str, Any]:
+    """The analytics dict (see Store.stats)."""
+    models = conn.execute(
+        "SELECT model, requests, ok, errors, cancelled, cache_hits, fallbacks, latency_ms_sum, "
+        "latency_n, ttft_ms_sum, ttft_n, prompt_tokens, completion_tokens, total_tokens, "
+        "estimated_requests FROM model_stats ORDER BY model"
+    ).fetchall()
+    hists: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for model, kind, bucket, n in conn.execute(
+        "SELECT model, kind, bucket, n FROM latency_hist ORDER BY model, kind, bucket"
+    ):
+        hists.setdefault((model, kind), []).append((bucket, n))
+    rating_rows = conn.execute(
+        "SELECT model, rating, count(*) FROM ratings GROUP BY model, rating"
+    ).fetchall()
+
+    per_model: dict[str, dict[str, Any]] = {}
+    totals = [0] * _SUMS
+    for row in models:
+        model = row[0]
+        for i, value in enumerate(row[1:]):
+            totals[i] += value
+        (requests, ok, errors, _cancelled, cache_hits, fallbacks) = row[1:7]
+        lat = hists.get((model, "latency"), [])
+        ttft = hists.get((model, "ttft"), [])
+        per_model[model] = {
+            "requests": requests,
+            "ok": ok,
+            "errors": errors,
+            "cache_hits": cache_hits,
+            "fallbacks": fallbacks,
+            "p50_latency_ms": _percentile(lat, row[8], 0.50),
+            "p95_latency_ms": _percentile(lat, row[8], 0.95),
+            "p50_ttft_ms": _percentile(ttft, row[10], 0.50),
+            "p95_ttft_ms": _percentile(ttft, row[10], 0.95),
+            "avg_rating": None,
+            "ratings": 0,
+            "prompt_tokens": row[11],
+            "completion_tokens": row[12],
+            "total_tokens": row[13],
+        }
+
+    by_score = {str(score): 0 for score in range(1, 6)}
+    rating_sums: dict[str, list[int]] = {}
+    for model, rating, n in rating_rows:
+        by_score[str(rating)] = by_score.get(str(rating), 0) + n
+        acc = rating_sums.setdefault(model, [0, 0])
+        acc[0] += rating * n
+        acc[1] += n
+    for model, (score_sum, n) in rating_sums.items():
+        entry = per_model.setdefault(model, _empty_model())
+        entry["ratings"] = n
+        entry["avg_rating"] = score_sum / n
+    rating_count = sum(by_score.values())
+    rating_total = sum(int(score) * n for score, n in by_score.items())
+
+    (
+        total,
+        ok_total,
+        errors,
+        cancelled,
+        cache_hits,
+        fallbacks,
+        latency_sum,
+        latency_n,
+        _ttft_sum,
+        _ttft_n,
+        prompt_tokens,
+        completion_tokens,
+        total_tokens,
+        estimated,
+    ) = totals
+    return {
+        "model_usage": {m: e["ok"] for m, e in per_model.items() if e["ok"]},
+        "avg_latency": (latency_sum / latency_n / 1000.0) if latency_n else 0.0,
+        "avg_rating": (rating_total / rating_count) if rating_count else None,
+        "total_fallbacks": fallbacks,
+        "total_prompts": total,
+        "ok": ok_total,
+        "errors": errors,
+        "cancelled": cancelled,
+        "cache_hits": cache_hits,
+        "cache_hit_rate": (cache_hits / total) if total else 0.0,
+        "tokens": {
+            "prompt": prompt_tokens,
+            "completion": completion_tokens,
+            "total": total_tokens,
+            "estimated_requests": estimated,
+        },
+        "ratings": {"count": rating_count, "by_score": by_score},
+        "per_model": per_model,
+        "percentiles_approximate": True,
+    }
+
+
+def _empty_model() -> dict[str, Any]:
+    return {
+        "requests": 0,
+        "ok": 0,
+        "errors": 0,
+        "cache_hits": 0,
+        "fallbacks": 0,
+        "p50_latency_ms": None,
+        "p95_latency_ms": None,
+        "p50_ttft_ms": None,
+        "p95_ttft_ms": None,
+        "avg_rating": None,
+        "ratings": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "total_tokens": 0,
+    }
+
+
+def recent_requests(conn: sqlite3.Connection, limit: int = 200) -> list[dict[str, Any]]:
+    """The newest `limit` requests, oldest first (for a latency-over-time chart)."""
+    rows = conn.execute(
+        "SELECT prompt_id, created_at, model_used, requested_model, latency_ms, ttft_ms, status "
+        "FROM requests ORDER BY created_at DESC LIMIT ?",
+        (max(0, int(limit)),),
+    ).fetchall()
+    keys = (
+        "prompt_id",
+        "created_at",
+        "model_used",
+        "requested_model",
+        "latency_ms",
+        "ttft_ms",
+        "status",
+    )
+    return [dict(zip(keys, row, strict=True)) for row in reversed(rows)]
+
+
+# ---- synthetic history ----------------------------------------------------------------------
+
+_SYNTH_MODELS: tuple[tuple[str, str, float], ...] = (
+    # (model, provider, median latency ms)
+    ("groq:llama-3.1-8b-instant", "groq", 350.0),
+    ("groq:openai/gpt-oss-20b", "groq", 600.0),
+    ("groq:llama-3.3-70b-versatile", "groq", 900.0),
+    ("gemini:gemini-2.5-flash", "gemini", 1400.0),
+    ("gemini:gemini-2.5-pro", "gemini", 4000.0),
+    ("openai:gpt-4o-mini", "openai", 1100.0),
+)
+
+_INSERT_REQUEST = (
+    "INSERT INTO requests (prompt_id, created_at, conversation_id, requested_model, model_used, "
+    "provider, template_id, prompt, response, latency_ms, ttft_ms, prompt_tokens, "
+    "completion_tokens, total_tokens, tokens_estimated, from_cache, fallback_used, status, "
+    "error, error_kind, finish_reason, truncated, notice, source, demo) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def generate_history(conn: sqlite3.Connection, n: int, seed: int = 0, batch: int = 50_000) -> int:
+    """Insert `n` synthetic requests (demo=1, source='synthetic') with consistent summaries.
+
+    Rows are spread over the last 30 days; attempts rows are not generated. Returns `n`.
+    """
+    rng = random.Random(seed)
+    run = uuid.uuid4().hex[:12]  # ids must not collide with an earlier run of the same seed
+    end = datetime.now(UTC)
+    span_s = 30 * 86400.0
+    done = 0
+    while done < n:
+        size = min(batch, n - done)
+        rows: list[tuple[Any, ...]] = []
+        sums: dict[str, list[Any]] = {}
+        hist: dict[tuple[str, str, int], int] = {}
+        for i in range(done, done + size):
+            rows.append(_synthetic_row(rng, run, i, n, end, span_s, sums, hist))
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(_INSERT_REQUEST, rows)
+            conn.executemany(MODEL_STATS_UPSERT, ((m, *v) for m, v in sums.items()))
+            conn.executemany(HIST_UPSERT, ((m, k, b, c) for (m, k, b), c in hist.items()))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        done += size
+    return n
+
+
+def _synthetic_row(
+    rng: random.Random,
+    run: str,
+    i: int,
+    n: int,
+    end: datetime,
+    span_s: float,
+    sums: dict[str, list[Any]],
+    hist: dict[tuple[str, str, int], int],
+) -> tuple[Any, ...]:
+    model, provider, median = _SYNTH_MODELS[rng.randrange(len(_SYNTH_MODELS))]
+    roll = rng.random()
+    status = "ok" if roll < 0.92 else ("error" if roll < 0.98 else "cancelled")
+    ok = status == "ok"
+    from_cache = ok and rng.random() < 0.1
+    fallback = not from_cache and rng.random() < 0.05
+    requested = model
+    if fallback:
+        requested = _SYNTH_MODELS[rng.randrange(len(_SYNTH_MODELS))][0]
+    latency = 0.4 + rng.random() if from_cache else rng.lognormvariate(math.log(median), 0.5)
+    ttft = None if not ok else (latency if from_cache else latency * (0.2 + 0.3 * rng.random()))
+    p_tok = rng.randrange(5, 400)
+    c_tok = rng.randrange(1, 800) if ok else 0
+    estimated = rng.random() < 0.2
+    created = (end - timedelta(seconds=span_s * (n - i) / max(n, 1))).isoformat(
+        timespec="microseconds"
+    )
+    key = stats_model(status, model if ok else None, requested)
+    summary, hist_rows = summary_rows(
+        status=status,
+        model=key,
+        latency_ms=latency,
+        ttft_ms=ttft,
+        from_cache=from_cache,
+        fallback_used=fallback,
+        prompt_tokens=p_tok,
+        completion_tokens=c_tok,
+        total_tokens=p_tok + c_tok,
+        tokens_estimated=estimated,
+    )
+    acc = sums.get(key)
+    if acc is None:
+        sums[key] = list(summary[1:])
+    else:
+        for j, value in enumerate(summary[1:]):
+            acc[j] += value
+    for m, kind, bucket, count in hist_rows:
+        hist[(m, kind, bucket)] = hist.get((m, kind, bucket), 0) + count
+    return (
+        f"syn-{run}-{i:09d}",
+        created,
+        None,
+        requested,
+        model if ok else None,
+        provider if ok else None,
+        None,
+        f"synthetic prompt {i}",
+        f"synthetic reply {i}" if ok else "",
+        latency,
+        ttft,
+        p_tok,
+        c_tok,
+        p_tok + c_tok,
+        int(estimated),
+        int(from_cache),
+        int(fallback),
+        status,
+        None if ok else ("synthetic failure" if status == "error" else "cancelled"),
+        None if ok else ("server_error" if status == "error" else "cancelled"),
+        "stop" if ok else None,
+        0,
+        None,
+        "synthetic",
+        1,
+    )

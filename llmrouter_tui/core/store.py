@@ -1,0 +1,276 @@
+"""`Store`: the one storage object the router, the server and the TUI share.
+
+It owns `<data_dir>/llmrouter.db` (schema in `core.db`) and the append-only logs under
+`<data_dir>/logs/` (prompts.jsonl, prompts.csv, ratings.jsonl, ratings.csv). Several
+processes may use the same data dir at once; within a process one Store may be used from an
+asyncio loop and worker threads at the same time.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from . import cache as _cache
+from . import ratings as _ratings
+from . import recorder
+from . import stats as _stats
+from .cache import CachedReply
+from .conversations import Conversations, register_functions
+from .db import DB_FILENAME, open_database, storage_error
+from .errors import StorageError
+from .logsinks import PROMPT_FIELDS, RATING_FIELDS, AppendLog
+from .types import Result
+
+_BOOL_COLUMNS = frozenset({"tokens_estimated", "from_cache", "fallback_used", "truncated", "demo"})
+_PURGE_EVERY = 500  # cache puts between sweeps of expired entries
+_MAX_WARNINGS = 100
+
+
+class Store:
+    """SQLite database + log files under one data directory."""
+
+    def __init__(self, data_dir: Path | str) -> None:
+        self._data_dir = Path(data_dir).expanduser()
+        self._logs_dir = self._data_dir / "logs"
+        self._path = self._data_dir / DB_FILENAME
+        try:
+            self._data_dir.mkdir(parents=True, exist_ok=True)
+            self._logs_dir.mkdir(mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot use data directory {self._data_dir}: {exc.strerror or exc}. "
+                "Choose a writable data directory or fix its permissions."
+            ) from exc
+        if not os.access(self._data_dir, os.W_OK | os.X_OK):
+            raise StorageError(
+                f"data directory {self._data_dir} is not writable. "
+                "Choose a writable data directory or fix its permissions."
+            )
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = open_database(self._path)
+        register_functions(self._conn)
+        self._prompt_logs = (
+            AppendLog(self._logs_dir / "prompts.jsonl", PROMPT_FIELDS, "jsonl"),
+            AppendLog(self._logs_dir / "prompts.csv", PROMPT_FIELDS, "csv"),
+        )
+        self._rating_logs = (
+            AppendLog(self._logs_dir / "ratings.jsonl", RATING_FIELDS, "jsonl"),
+            AppendLog(self._logs_dir / "ratings.csv", RATING_FIELDS, "csv"),
+        )
+        self._warnings: deque[str] = deque(maxlen=_MAX_WARNINGS)
+        self._puts = 0
+        self.conversations = Conversations(self._use)
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    @property
+    def data_dir(self) -> Path:
+        return self._data_dir
+
+    @property
+    def logs_dir(self) -> Path:
+        return self._logs_dir
+
+    @property
+    def sink_warnings(self) -> list[str]:
+        """Recent warnings about storage that failed without losing a reply (newest last)."""
+        with self._lock:
+            return list(self._warnings)
+
+    def close(self) -> None:
+        """Close the database; calling it again does nothing."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self._data_dir)!r})"
+
+    def _require(self) -> sqlite3.Connection:
+        conn = self._conn
+        if conn is None:
+            raise StorageError(f"the store for {self._path} is closed; open a new Store")
+        return conn
+
+    @contextmanager
+    def _use(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """Hold the lock, yield the connection, report SQLite failures as StorageError."""
+        with self._lock:
+            conn = self._require()
+            try:
+                yield conn
+            except sqlite3.Error as exc:
+                raise storage_error(self._path, exc, doing) from exc
+
+    # ---- recording ----------------------------------------------------------------------------
+
+    def record(self, result: Result) -> list[str]:
+        """Record a finished request once: SQLite, then prompts.jsonl and prompts.csv.
+
+        Never raises for storage failures: returns a warning per place that could not be
+        written (failed log files are retried on the next record). Recording a prompt_id that
+        is already in the database does nothing and returns [].
+        """
+        warnings: list[str] = []
+        with self._lock:
+            conn = self._require()
+            try:
+                fresh = recorder.write_db(conn, result)
+            except sqlite3.Error as exc:
+                fresh = True  # still put the reply in the logs
+                warnings.append(
+                    f"could not record to {self._path}: {exc}; the reply was kept "
+                    "(it is missing from stats and cannot be rated)"
+                )
+            if fresh:
+                warnings += recorder.write_logs(
+                    self._prompt_logs, recorder.log_row(result), "the reply was kept"
+                )
+            self._warnings.extend(warnings)
+        return warnings
+
+    def get_request(self, prompt_id: str) -> dict[str, Any] | None:
+        """The recorded request row (booleans as bool), if any."""
+        with self._use("read") as conn:
+            cur = conn.execute("SELECT * FROM requests WHERE prompt_id = ?", (prompt_id,))
+            row = cur.fetchone()
+            if row is None:
+                return None
+            names = [d[0] for d in cur.description]
+        return {
+            name: bool(value) if name in _BOOL_COLUMNS else value
+            for name, value in zip(names, row, strict=True)
+        }
+
+    def request_attempts(self, prompt_id: str) -> list[dict[str, Any]]:
+        """The attempts of a recorded request in order (empty if unknown)."""
+        keys = ("model", "provider", "outcome", "status", "error", "message", "ms", "started_at")
+        with self._use("read") as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(keys)} FROM attempts WHERE prompt_id = ? ORDER BY idx",
+                (prompt_id,),
+            ).fetchall()
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    # ---- cache --------------------------------------------------------------------------------
+
+    def cache_get(self, key: str, now: float | None = None) -> CachedReply | None:
+        """The unexpired cached reply for `key`; None also when the cache cannot be read."""
+        with self._lock:
+            conn = self._require()
+            try:
+                return _cache.get(conn, key, now)
+            except sqlite3.Error as exc:
+                # The cache only saves time: a broken read must not fail the request.
+                self._warnings.append(f"could not read the cache in {self._path}: {exc}")
+                return None
+
+    def cache_put(
+        self, key: str, reply: CachedReply, ttl_s: float, now: float | None = None
+    ) -> None:
+        """Store a complete reply under `key` for `ttl_s` seconds (0 = forever).
+
+        A write failure is kept in `sink_warnings` instead of raised.
+        """
+        with self._lock:
+            conn = self._require()
+            try:
+                _cache.put(conn, key, reply, ttl_s, now)
+                self._puts += 1
+                if self._puts % _PURGE_EVERY == 0:
+                    _cache.purge_expired(conn, now)
+            except sqlite3.Error as exc:
+                self._warnings.append(f"could not write the cache in {self._path}: {exc}")
+
+    def cache_purge(self, now: float | None = None) -> int:
+        """Delete expired cache entries; return how many."""
+        with self._use("clean the cache in") as conn:
+            return _cache.purge_expired(conn, now)
+
+    # ---- ratings ------------------------------------------------------------------------------
+
+    def rate(
+        self,
+        prompt_id: str,
+        rating: object,
+        feedback: str | None = None,
+        model: str | None = None,
+    ) -> dict[str, Any]:
+        """Rate a recorded reply 1..5 (re-rating replaces the latest); return the record.
+
+        InputError for a bad rating, UnknownPromptError for an unknown prompt_id. Log files
+        that cannot be written add to `sink_warnings`.
+        """
+        with self._use("record a rating in") as conn:
+            record = _ratings.rate(conn, prompt_id, rating, feedback, model)
+            warnings = recorder.write_logs(
+                self._rating_logs, _ratings.log_row(record), "the rating was kept"
+            )
+            self._warnings.extend(warnings)
+        return record
+
+    def get_rating(self, prompt_id: str) -> dict[str, Any] | None:
+        """The latest rating of `prompt_id`, if any."""
+        with self._use("read") as conn:
+            return _ratings.get(conn, prompt_id)
+
+    def rating_history(self, prompt_id: str) -> list[dict[str, Any]]:
+        """Every rating `prompt_id` was given, oldest first."""
+        with self._use("read") as conn:
+            return _ratings.history(conn, prompt_id)
+
+    # ---- analytics ----------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Analytics from the summary tables (fast at any size).
+
+        Keys: model_usage {model: ok requests it answered}, avg_latency (seconds, ok
+        requests), avg_rating, total_fallbacks, total_prompts (all requests), ok, errors,
+        cancelled, cache_hits, cache_hit_rate (of all requests), tokens {prompt, completion,
+        total, estimated_requests}, ratings {count, by_score}, per_model {model: {requests,
+        ok, errors, cache_hits, fallbacks, p50/p95_latency_ms, p50/p95_ttft_ms, avg_rating,
+        ratings, prompt/completion/total_tokens}} and percentiles_approximate. A request
+        counts for model_used when ok, else for requested_model.
+        """
+        with self._use("read stats from") as conn:
+            conn.execute("BEGIN")  # one snapshot across the three reads
+            try:
+                return _stats.compute(conn)
+            finally:
+                conn.execute("COMMIT")
+
+    def recent_requests(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The newest `limit` requests, oldest first: prompt_id, created_at, model_used,
+        requested_model, latency_ms, ttft_ms, status."""
+        with self._use("read") as conn:
+            return _stats.recent_requests(conn, limit)
+
+    def generate_history(self, n: int, seed: int = 0) -> int:
+        """Bulk-insert `n` synthetic requests (demo=1) with matching summaries; return n."""
+        with self._use("write synthetic history to") as conn:
+            return _stats.generate_history(conn, n, seed)

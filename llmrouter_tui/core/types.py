@@ -1,0 +1,203 @@
+"""Plain data the router takes in and gives out: requests, attempts, results and stream events."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat turn."""
+
+    role: Role
+    content: str
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """What a front-end asks the router for.
+
+    Exactly one of `prompt`, `template_id` or `messages` carries the input.
+    """
+
+    model: str | None = None
+    prompt: str | None = None
+    template_id: str | None = None
+    template_vars: dict[str, str] = field(default_factory=dict)
+    messages: list[Message] | None = None
+    system: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    ignore_cache: bool = False
+    conversation_id: str | None = None
+    # Front-end label for logs ("tui", "serve", "ask", "v1"); never changes routing.
+    source: str = "core"
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts for one reply; `estimated` is True when we counted them ourselves."""
+
+    prompt: int = 0
+    completion: int = 0
+    total: int = 0
+    estimated: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "prompt": self.prompt,
+            "completion": self.completion,
+            "total": self.total,
+            "estimated": self.estimated,
+        }
+
+
+AttemptOutcome = Literal[
+    "ok",
+    "cache_hit",
+    "error",
+    "timeout",
+    "skipped_no_key",
+    "skipped_circuit_open",
+    "cancelled",
+]
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try at one model; a request has one or more."""
+
+    model: str
+    provider: str
+    outcome: AttemptOutcome
+    status: int | None = None
+    error: str | None = None  # error class or kind, e.g. "rate_limited", "stream_cut"
+    message: str | None = None  # short human reason, never containing a key
+    ms: float = 0.0
+    started_at: float = 0.0  # wall-clock epoch seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+RequestStatus = Literal["ok", "error", "cancelled"]
+
+
+@dataclass(slots=True)
+class Result:
+    """The full record of one routed request: what was asked, what answered, how."""
+
+    prompt_id: str
+    requested_model: str
+    model_used: str | None
+    provider: str | None
+    prompt: str  # the last user message after template rendering
+    response_text: str
+    status: RequestStatus
+    latency_ms: float
+    ttft_ms: float | None
+    usage: Usage
+    from_cache: bool
+    fallback_used: bool
+    attempts: list[Attempt]
+    created_at: str  # UTC ISO-8601
+    finish_reason: str | None = None  # "stop", "length", "content_filter", …
+    truncated: bool = False  # the provider stopped at max_tokens: complete as sent, not as wanted
+    template_id: str | None = None
+    conversation_id: str | None = None
+    notice: str | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    demo: bool = False
+    source: str = "core"
+    # Sinks (log files, database) that failed to record this request; the reply is still valid.
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def token_count(self) -> int:
+        return self.usage.total
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record every front-end returns (original system's fields first)."""
+        return {
+            "prompt_id": self.prompt_id,
+            "model_used": self.model_used,
+            "response_text": self.response_text,
+            "latency_ms": round(self.latency_ms, 3),
+            "token_count": self.usage.total,
+            "from_cache": self.from_cache,
+            "requested_model": self.requested_model,
+            "provider": self.provider,
+            "fallback_used": self.fallback_used,
+            "ttft_ms": None if self.ttft_ms is None else round(self.ttft_ms, 3),
+            "tokens": self.usage.as_dict(),
+            "attempts": [a.as_dict() for a in self.attempts],
+            "notice": self.notice,
+            "status": self.status,
+            "finish_reason": self.finish_reason,
+            "truncated": self.truncated,
+            "template_id": self.template_id,
+            "conversation_id": self.conversation_id,
+            "error": self.error,
+            "error_kind": self.error_kind,
+            "demo": self.demo,
+            "created_at": self.created_at,
+            "warnings": list(self.warnings),
+        }
+
+
+# ---- stream events ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """The router resolved the request and is about to try `model` (first event of a stream)."""
+
+    prompt_id: str
+    requested_model: str
+    model: str
+    notice: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """A piece of reply text from the current candidate."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFailed:
+    """One attempt failed; the router may retry or fall back next."""
+
+    attempt: Attempt
+    will_retry_in_s: float | None = None
+    next_model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Restart:
+    """Text streamed so far is void (a candidate broke mid-answer and another one takes over)."""
+
+    reason: str
+    next_model: str
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The request succeeded; `result` is the complete record."""
+
+    result: Result
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The request failed for good; `result` holds every attempt and the reason."""
+
+    result: Result
+
+
+Event = Started | Delta | AttemptFailed | Restart | Done | Failed

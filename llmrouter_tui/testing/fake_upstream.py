@@ -1,0 +1,721 @@
+"""A fake Groq / Gemini / OpenAI-compatible upstream speaking the real wire protocols.
+
+Serves HTTP/1.1 (via h11, with keep-alive) on 127.0.0.1 from its own event loop in a
+daemon thread, so sync code, async code and the app's `--demo` mode can all use it.
+Faults (`Fault`) make it misbehave in the ways real providers and networks do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+import h11
+
+from llmrouter_tui.testing import fake_payloads as P
+from llmrouter_tui.testing.fake_payloads import DEFAULT_MODELS, Reply, default_reply
+
+__all__ = ["FAULT_KINDS", "FakeUpstream", "Fault", "ReplyFn", "SeenRequest", "default_reply"]
+
+ReplyFn = Callable[[str, str, list[dict[str, str]]], str]
+
+FAULT_KINDS = frozenset(
+    {
+        "status",
+        "silent",
+        "slow_first_token",
+        "cut",
+        "stall",
+        "malformed_chunk",
+        "no_done",
+        "reset",
+        "non_json",
+        "content_filter",
+        "context_length",
+        "truncated_length",
+    }
+)
+_AT_CHUNK = frozenset({"cut", "stall", "malformed_chunk"})
+_GEMINI_ACTIONS = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
+
+_JSON = b"application/json"
+_SSE = b"text/event-stream"
+_SERVER = (b"server", b"fake-upstream")
+# Static rate-limit headers Groq sends on every response; parsers may read them.
+_GROQ_HEADERS = (
+    _SERVER,
+    (b"x-ratelimit-limit-requests", b"1000"),
+    (b"x-ratelimit-limit-tokens", b"250000"),
+    (b"x-ratelimit-remaining-requests", b"999"),
+    (b"x-ratelimit-remaining-tokens", b"249000"),
+    (b"x-ratelimit-reset-requests", b"1m26.4s"),
+    (b"x-ratelimit-reset-tokens", b"240ms"),
+    (b"x-groq-region", b"fake-local"),
+)
+_PLAIN_HEADERS = (_SERVER,)
+_REASONS: dict[int, bytes] = {s.value: s.phrase.encode() for s in HTTPStatus}
+_SECRET_HEADERS = frozenset({"authorization", "x-goog-api-key"})
+
+
+@dataclass
+class Fault:
+    """One way to misbehave, applied to matching chat requests (see module docs for kinds).
+
+    `times` is decremented in place on each use; the fault stops matching at zero.
+    Faults never apply to model listings, and a request failing auth consumes none.
+    """
+
+    kind: str
+    model: str | None = None
+    provider: str | None = None
+    times: int | None = None
+    status: int = 500
+    retry_after_s: float | None = None
+    retry_after_ms: int | None = None
+    delay_s: float = 0.0
+    after_chunks: int = 2
+    message: str | None = None
+    code: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {FAULT_KINDS}")
+
+
+@dataclass(slots=True)
+class SeenRequest:
+    """A request the fake received (recorded before auth and faults are applied)."""
+
+    t: float
+    provider: str | None
+    method: str
+    path: str
+    model: str | None
+    stream: bool
+    body: Any
+    api_key: str | None = field(default=None, repr=False)
+    query: str = ""
+    # Lower-cased names; the auth headers are left out (the key is in `api_key`).
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass(slots=True)
+class _Route:
+    provider: str | None
+    action: str  # "chat" | "list" | "get" | "count" | "404"
+    model: str | None = None
+    stream: bool = False
+    sse: bool = True
+
+
+class _Closed(Exception):
+    """The connection was closed on purpose (fault) or by the peer; stop serving it."""
+
+
+class FakeUpstream:
+    """Fake LLM upstream on 127.0.0.1 with a random port; see module docs."""
+
+    def __init__(
+        self,
+        fast: bool = False,
+        chunk_delay_s: float = 0.0,
+        valid_keys: dict[str, str] | None = None,
+    ) -> None:
+        self.fast = fast
+        self.chunk_delay_s = chunk_delay_s
+        self.valid_keys = valid_keys
+        self.reply_fn: ReplyFn = default_reply
+        self.models: dict[str, list[str]] = {k: list(v) for k, v in DEFAULT_MODELS.items()}
+        self.errors: list[BaseException] = []  # unexpected server-side exceptions
+        self.port = 0
+        self.connections_opened = 0  # TCP connections accepted; shows keep-alive reuse
+        self._requests: list[SeenRequest] = []
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._fast_cache: dict[tuple, Any] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> FakeUpstream:
+        """Start serving; returns once the socket is listening."""
+        if self._thread is not None:
+            return self
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                self._server = loop.run_until_complete(
+                    asyncio.start_server(self._serve_conn, "127.0.0.1", 0, backlog=512)
+                )
+                self.port = self._server.sockets[0].getsockname()[1]
+            except BaseException as e:
+                failure.append(e)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name="fake-upstream", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            self._thread.join()
+            self._thread = self._loop = None
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        """Close the listener and every connection (ending silent/stall waits), join the thread."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=5)
+        except Exception as e:  # keep going: the thread must still stop
+            self.errors.append(e)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        self._loop = self._thread = self._server = None
+
+    async def _shutdown(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def __enter__(self) -> FakeUpstream:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ public helpers
+
+    @property
+    def base_url(self) -> str:
+        """Host root; the base URL for the Groq SDK and google-genai."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        """Base URL for an OpenAI-compatible client."""
+        return self.base_url + "/v1"
+
+    @property
+    def requests(self) -> list[SeenRequest]:
+        """Snapshot of every request received, in arrival order."""
+        with self._lock:
+            return list(self._requests)
+
+    def requests_for(self, model: str, provider: str | None = None) -> list[SeenRequest]:
+        """Requests that named `model` (optionally only for one provider)."""
+        return [
+            r
+            for r in self.requests
+            if r.model == model and (provider is None or r.provider == provider)
+        ]
+
+    def clear(self) -> None:
+        """Forget recorded requests, faults and errors."""
+        with self._lock:
+            self._requests.clear()
+            self._faults.clear()
+            self.errors.clear()
+
+    def add_fault(self, fault: Fault) -> None:
+        """Queue a fault; the first matching one with `times` left applies to a request."""
+        if fault.times is not None and fault.times <= 0:
+            return
+        with self._lock:
+            self._faults.append(fault)
+
+    @staticmethod
+    def refused_url() -> str:
+        """URL of a local port with nothing listening (connections are refused)."""
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def _take_fault(self, provider: str, model: str | None) -> Fault | None:
+        if not self._faults:  # lock-free fast path; list truthiness is atomic
+            return None
+        with self._lock:
+            for f in self._faults:
+                if (f.model is None or f.model == model) and (
+                    f.provider is None or f.provider == provider
+                ):
+                    if f.times is not None:
+                        f.times -= 1
+                        if f.times <= 0:
+                            self._faults.remove(f)
+                    return f
+        return None
+
+    # ------------------------------------------------------------------ connection loop
+
+    async def _serve_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        self.connections_opened += 1
+        conn = h11.Connection(h11.SERVER)
+        try:
+            while True:
+                got = await self._read_request(conn, reader)
+                if got is None:
+                    break
+                req, body, t = got
+                await self._dispatch(conn, reader, writer, req, body, t)
+                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                    break
+                conn.start_next_cycle()
+        except (_Closed, ConnectionError, h11.RemoteProtocolError, OSError):
+            pass
+        except asyncio.CancelledError:
+            # Only stop() cancels us. Swallowed because 3.11's start_server callback
+            # logs a spurious traceback for a cancelled handler task.
+            pass
+        except Exception as e:  # a bug in the fake: record it, answer 500 if still possible
+            self.errors.append(e)
+            if conn.our_state is h11.SEND_RESPONSE:
+                try:
+                    body = P.oa_error(f"fake upstream error: {e!r}", "api_error", "fake_bug")
+                    writer.write(self._whole_bytes(conn, 500, body, _JSON, _PLAIN_HEADERS))
+                except Exception:
+                    pass
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+            if not writer.transport.is_closing():
+                writer.transport.close()
+
+    async def _read_request(
+        self, conn: h11.Connection, reader: asyncio.StreamReader
+    ) -> tuple[h11.Request, bytes, float] | None:
+        req: h11.Request | None = None
+        t = 0.0
+        parts: list[bytes] = []
+        while True:
+            ev = conn.next_event()
+            if ev is h11.NEED_DATA:
+                conn.receive_data(await reader.read(65536))
+            elif isinstance(ev, h11.Request):
+                req, t = ev, time.monotonic()
+            elif isinstance(ev, h11.Data):
+                parts.append(ev.data)
+            elif isinstance(ev, h11.EndOfMessage):
+                assert req is not None
+                return req, b"".join(parts), t
+            else:  # ConnectionClosed (or PAUSED, which cannot happen here)
+                return None
+
+    # ------------------------------------------------------------------ routing
+
+    @staticmethod
+    def _route(method: str, path: str, query: str, headers: dict[str, str], body: Any) -> _Route:
+        if path.startswith("/openai/v1/"):
+            sub, provider = path[10:], "groq"
+        elif path.startswith("/v1beta/"):
+            return FakeUpstream._gemini_route(method, path[7:], query)
+        elif path.startswith("/v1/"):
+            sub = path[3:]
+            # /v1 is shared: google-genai 3.x defaults to it, so tell Gemini by its key
+            # or a `:generateContent`-style verb (Ollama ids like "llama3.2:3b" have colons).
+            if (
+                "x-goog-api-key" in headers
+                or "key=" in query
+                or sub.rpartition(":")[2] in _GEMINI_ACTIONS
+            ):
+                return FakeUpstream._gemini_route(method, sub, query)
+            provider = "openai"
+        else:
+            return _Route(None, "404")
+        if sub == "/chat/completions" and method == "POST":
+            model = body.get("model") if isinstance(body, dict) else None
+            stream = bool(body.get("stream")) if isinstance(body, dict) else False
+            return _Route(provider, "chat", model if isinstance(model, str) else None, stream)
+        if sub == "/models" and method == "GET":
+            return _Route(provider, "list")
+        if sub.startswith("/models/") and method == "GET":
+            return _Route(provider, "get", unquote(sub[8:]))
+        return _Route(provider, "404")
+
+    @staticmethod
+    def _gemini_route(method: str, sub: str, query: str) -> _Route:
+        if sub == "/models" and method == "GET":
+            return _Route("gemini", "list")
+        if not sub.startswith("/models/"):
+            return _Route("gemini", "404")
+        rest = unquote(sub[8:])
+        model, _, action = rest.partition(":")
+        if model.startswith("models/"):
+            model = model[7:]
+        if not action:
+            return _Route("gemini", "get" if method == "GET" else "404", model)
+        if method != "POST" or action not in _GEMINI_ACTIONS:
+            return _Route("gemini", "404", model)
+        if action == "countTokens":
+            return _Route("gemini", "count", model)
+        stream = action == "streamGenerateContent"
+        return _Route("gemini", "chat", model, stream, sse="alt=sse" in query)
+
+    # ------------------------------------------------------------------ dispatch
+
+    async def _dispatch(
+        self,
+        conn: h11.Connection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        req: h11.Request,
+        raw: bytes,
+        t: float,
+    ) -> None:
+        method = req.method.decode()
+        target = req.target.decode("latin-1")
+        path, _, query = target.partition("?")
+        headers = {k.decode(): v.decode("latin-1") for k, v in req.headers}
+        body: Any = None
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
+        route = self._route(method, path, query, headers, body)
+        provider = route.provider
+        if provider == "gemini":
+            key = headers.get("x-goog-api-key")
+            if key is None and "key=" in query:
+                key = parse_qs(query).get("key", [None])[0]
+        else:
+            auth = headers.get("authorization", "")
+            key = auth[7:] if auth[:7].lower() == "bearer " else None
+        seen = SeenRequest(
+            t,
+            provider,
+            method,
+            path,
+            route.model,
+            route.stream,
+            body,
+            key or None,
+            query,
+            {k: v for k, v in headers.items() if k not in _SECRET_HEADERS},
+        )
+        with self._lock:
+            self._requests.append(seen)
+
+        extra = _GROQ_HEADERS if provider == "groq" else _PLAIN_HEADERS
+        if route.action == "404" or provider is None:
+            body404 = P.not_found(method, path)
+            if provider == "gemini":
+                body404 = P.gm_error(404, f"Unknown route: {method} {path}")
+            writer.write(self._whole_bytes(conn, 404, body404, _JSON, extra))
+            return
+        wanted = self.valid_keys.get(provider) if self.valid_keys else None
+        if not key or (wanted is not None and key != wanted):
+            if provider == "gemini":
+                writer.write(self._whole_bytes(conn, 400, P.gm_invalid_key(), _JSON, extra))
+            else:
+                writer.write(self._whole_bytes(conn, 401, P.oa_invalid_key(), _JSON, extra))
+            return
+        if route.action == "list":
+            ids = list(self.models.get(provider, ()))
+            writer.write(self._whole_bytes(conn, 200, P.models_list(provider, ids), _JSON, extra))
+        elif route.action == "get":
+            mid = route.model or ""
+            if mid in self.models.get(provider, ()):
+                out = (200, P.model_get(provider, mid))
+            elif provider == "gemini":
+                out = (404, P.gm_status_error(404, mid, None, None, None))
+            else:
+                out = (404, P.oa_status_error(404, mid, None, None, None))
+            writer.write(self._whole_bytes(conn, out[0], out[1], _JSON, extra))
+        elif route.action == "count":
+            n = P.count_prompt_tokens(P.gemini_messages(body))
+            writer.write(self._whole_bytes(conn, 200, P.dumps({"totalTokens": n}), _JSON, extra))
+        else:
+            await self._chat(conn, reader, writer, route, body, extra)
+
+    # ------------------------------------------------------------------ chat
+
+    async def _chat(
+        self,
+        conn: h11.Connection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        route: _Route,
+        body: Any,
+        extra: tuple[tuple[bytes, bytes], ...],
+    ) -> None:
+        provider = route.provider or "openai"
+        model = route.model or ""
+        gemini = provider == "gemini"
+        fault = self._take_fault(provider, route.model)
+        kind = fault.kind if fault else None
+        if (
+            fault is not None
+            and kind not in ("slow_first_token", "stall", "cut")
+            and await self._early_fault(conn, reader, writer, fault, route, body, extra)
+        ):
+            return
+
+        if self.fast and kind is None:
+            cached = self._fast_response(provider, model, route, body)
+            if route.stream and route.sse:
+                head, content, tail = cached
+                await self._send_stream(conn, writer, None, head, content, tail, extra)
+            else:
+                writer.write(self._whole_bytes(conn, 200, cached, _JSON, extra))
+            return
+
+        messages = P.gemini_messages(body) if gemini else P.openai_messages(body)
+        prompt_tokens = P.count_prompt_tokens(messages)
+        if self.fast:
+            reply = Reply(["ok"], prompt_tokens)
+        else:
+            reply = Reply(P.split_chunks(self.reply_fn(provider, model, messages)), prompt_tokens)
+        if kind == "truncated_length":
+            reply.chunks = reply.chunks[: max(1, len(reply.chunks) // 2)]
+            reply.truncated = True
+        rid = f"fake{next(self._ids):06d}"
+        if route.stream and route.sse:
+            head, content, tail = self._stream_events(provider, model, rid, body, reply)
+            await self._send_stream(conn, writer, fault, head, content, tail, extra)
+        else:
+            whole = self._whole_body(provider, model, rid, route, reply)
+            await self._send_whole(conn, writer, fault, whole, extra)
+
+    def _stream_events(
+        self, provider: str, model: str, rid: str, body: Any, reply: Reply
+    ) -> tuple[list[bytes], list[bytes], list[bytes]]:
+        if provider == "gemini":
+            return P.gm_stream(model, rid, reply)
+        opts = body.get("stream_options") if isinstance(body, dict) else None
+        include_usage = isinstance(opts, dict) and bool(opts.get("include_usage"))
+        return P.oa_stream(provider, model, rid, int(time.time()), reply, include_usage)
+
+    def _whole_body(self, provider: str, model: str, rid: str, route: _Route, r: Reply) -> bytes:
+        if provider != "gemini":
+            return P.oa_whole(provider, model, rid, int(time.time()), r)
+        if not route.stream:
+            return P.gm_whole(model, rid, r)
+        # streamGenerateContent without alt=sse answers with a JSON array of chunks.
+        _, content, tail = P.gm_stream(model, rid, r)
+        return b"[" + b",".join(e[6:-2] for e in content + tail) + b"]"
+
+    def _fast_response(self, provider: str, model: str, route: _Route, body: Any) -> Any:
+        # Benchmarks hammer identical requests: reuse the encoded reply per shape and size.
+        gemini = provider == "gemini"
+        messages = P.gemini_messages(body) if gemini else P.openai_messages(body)
+        pt = P.count_prompt_tokens(messages)
+        opts = body.get("stream_options") if isinstance(body, dict) else None
+        usage = isinstance(opts, dict) and bool(opts.get("include_usage"))
+        key = (provider, model, route.stream, route.sse, pt, usage)
+        hit = self._fast_cache.get(key)
+        if hit is None:
+            if len(self._fast_cache) > 4096:
+                self._fast_cache.clear()
+            reply = Reply(["ok"], pt)
+            if route.stream and route.sse:
+                hit = self._stream_events(provider, model, "fast00", body, reply)
+            else:
+                hit = self._whole_body(provider, model, "fast00", route, reply)
+            self._fast_cache[key] = hit
+        return hit
+
+    async def _early_fault(
+        self,
+        conn: h11.Connection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        f: Fault,
+        route: _Route,
+        body: Any,
+        extra: tuple[tuple[bytes, bytes], ...],
+    ) -> bool:
+        """Faults decided before any reply is generated; True when the request is answered."""
+        provider, model = route.provider or "openai", route.model or ""
+        gemini = provider == "gemini"
+        kind = f.kind
+        if kind == "silent":
+            while await reader.read(65536):  # hold the socket until the client gives up
+                pass
+            raise _Closed
+        if kind == "reset":
+            self._reset(writer)
+            raise _Closed
+        if kind == "status":
+            retry_s = f.retry_after_s
+            if retry_s is None and f.retry_after_ms is not None:
+                retry_s = f.retry_after_ms / 1000
+            hdrs = list(extra)
+            if gemini:
+                err = P.gm_status_error(f.status, model, retry_s, f.message, f.code)
+            else:
+                err = P.oa_status_error(f.status, model, retry_s, f.message, f.code)
+                if f.retry_after_s is not None:
+                    hdrs.append((b"retry-after", P.fmt_seconds(f.retry_after_s).encode()))
+                if f.retry_after_ms is not None:
+                    hdrs.append((b"retry-after-ms", str(f.retry_after_ms).encode()))
+            writer.write(self._whole_bytes(conn, f.status, err, _JSON, tuple(hdrs)))
+            return True
+        if kind == "non_json":
+            html = P.HTML_BAD_GATEWAY
+            writer.write(self._whole_bytes(conn, 502, html, b"text/html", extra))
+            return True
+        if kind == "context_length":
+            limit = P.limits(provider, model)[0]
+            err = P.gm_context_length(limit) if gemini else P.oa_context_length(model, limit)
+            writer.write(self._whole_bytes(conn, 400, err, _JSON, extra))
+            return True
+        if kind == "content_filter":
+            if not gemini:
+                err = P.oa_content_filter(f.message)
+                writer.write(self._whole_bytes(conn, 400, err, _JSON, extra))
+                return True
+            pt = P.count_prompt_tokens(P.gemini_messages(body))
+            blocked = P.gm_blocked(model, f"fake{next(self._ids):06d}", pt)
+            out, ctype = P.dumps(blocked), _JSON
+            if route.stream and route.sse:  # one SSE event, then the stream ends
+                out, ctype = P.sse(blocked), _SSE
+            writer.write(self._whole_bytes(conn, 200, out, ctype, extra))
+            return True
+        return False  # malformed_chunk, no_done, truncated_length shape the normal reply
+
+    # ------------------------------------------------------------------ writing
+
+    @staticmethod
+    def _whole_bytes(
+        conn: h11.Connection,
+        status: int,
+        body: bytes,
+        ctype: bytes,
+        extra: tuple[tuple[bytes, bytes], ...],
+    ) -> bytes:
+        headers = [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]
+        headers.extend(extra)
+        resp = h11.Response(status_code=status, headers=headers, reason=_REASONS.get(status, b""))
+        return conn.send(resp) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
+
+    async def _send_whole(
+        self,
+        conn: h11.Connection,
+        writer: asyncio.StreamWriter,
+        f: Fault | None,
+        body: bytes,
+        extra: tuple[tuple[bytes, bytes], ...],
+    ) -> None:
+        kind = f.kind if f else None
+        if f is None or kind in ("no_done", "truncated_length"):
+            writer.write(self._whole_bytes(conn, 200, body, _JSON, extra))
+            return
+        if kind == "slow_first_token":
+            await asyncio.sleep(f.delay_s)
+            writer.write(self._whole_bytes(conn, 200, body, _JSON, extra))
+            return
+        if kind == "malformed_chunk":
+            broken = body[: max(1, len(body) // 2)]
+            writer.write(self._whole_bytes(conn, 200, broken, _JSON, extra))
+            return
+        headers = [(b"content-type", _JSON), (b"content-length", str(len(body)).encode())]
+        writer.write(conn.send(h11.Response(status_code=200, headers=[*headers, *extra])))
+        await writer.drain()
+        if kind == "cut":
+            writer.write(conn.send(h11.Data(data=body[: len(body) // 2])))
+            await self._close_after_flush(writer)
+        await asyncio.sleep(f.delay_s)  # stall
+        writer.write(conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
+
+    async def _send_stream(
+        self,
+        conn: h11.Connection,
+        writer: asyncio.StreamWriter,
+        f: Fault | None,
+        head: list[bytes],
+        content: list[bytes],
+        tail: list[bytes],
+        extra: tuple[tuple[bytes, bytes], ...],
+    ) -> None:
+        headers = [(b"content-type", _SSE), (b"cache-control", b"no-cache"), *extra]
+        out = [conn.send(h11.Response(status_code=200, headers=headers, reason=b"OK"))]
+        pending = list(head)
+
+        async def flush() -> None:
+            if pending:
+                out.append(conn.send(h11.Data(data=b"".join(pending))))
+                pending.clear()
+            writer.write(b"".join(out))
+            out.clear()
+            await writer.drain()
+
+        kind = f.kind if f else None
+        if f is not None and kind == "slow_first_token":
+            await flush()  # headers (and the role chunk) arrive on time, content does not
+            await asyncio.sleep(f.delay_s)
+        at = min(f.after_chunks, len(content)) if f is not None and kind in _AT_CHUNK else -1
+        delay = self.chunk_delay_s
+        for i in range(len(content) + 1):
+            if i == at and f is not None:
+                if kind == "cut":
+                    await flush()
+                    await self._close_after_flush(writer)
+                elif kind == "stall":
+                    await flush()
+                    await asyncio.sleep(f.delay_s)
+                else:  # malformed_chunk
+                    pending.append(P.MALFORMED_EVENT)
+            if i == len(content):
+                break
+            if delay and i:
+                await flush()
+                await asyncio.sleep(delay)
+            pending.append(content[i])
+        if kind == "no_done" and tail and tail[-1] == P.DONE_EVENT:
+            tail = tail[:-1]
+        pending.extend(tail)
+        await flush()
+        writer.write(conn.send(h11.EndOfMessage()))
+
+    @staticmethod
+    async def _close_after_flush(writer: asyncio.StreamWriter) -> None:
+        """End the connection mid-message: data already written is delivered, then FIN."""
+        writer.close()  # no h11 EndOfMessage, so the body is visibly incomplete
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        raise _Closed
+
+    @staticmethod
+    def _reset(writer: asyncio.StreamWriter) -> None:
+        """Drop the connection with a TCP RST (SO_LINGER 0) before sending any byte."""
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
