@@ -66,9 +66,7 @@ def _describe(result: Result, err: TextIO) -> None:
     if result.notice:
         err.write(f"notice: {result.notice}\n")
     if result.fallback_used:
-        err.write(
-            f"↪ answered by {result.model_used} (fallback from {result.attempts[0].model})\n"
-        )
+        err.write(f"↪ answered by {result.model_used} (fallback from {result.attempts[0].model})\n")
     for warning in result.warnings:
         err.write(f"warning: {warning}\n")
 

@@ -33,8 +33,9 @@ def main_parser() -> argparse.ArgumentParser:
     parser.add_argument("--serve", action="store_true", help="run the HTTP server, no TUI")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
-    parser.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (or set "
-                        "LLMROUTER_SERVER_TOKEN)")
+    parser.add_argument(
+        "--token", help="require 'Authorization: Bearer TOKEN' (or set LLMROUTER_SERVER_TOKEN)"
+    )
     parser.add_argument(
         "--insecure-no-auth",
         action="store_true",

@@ -62,9 +62,7 @@ def test_provider_prefix_reaches_uncatalogued_models():
 def test_candidates_cross_providers_and_skip_classifiers():
     chain = [c.model for c in catalog().candidates("openai/gpt-oss-20b")]
     assert chain == ["openai/gpt-oss-20b", "openai/gpt-oss-120b", "gemini-3.5-flash"]
-    assert [c.model for c in catalog().candidates("llama-3.1-8b-instant")][0] == (
-        "openai/gpt-oss-20b"
-    )
+    assert catalog().candidates("llama-3.1-8b-instant")[0].model == "openai/gpt-oss-20b"
 
 
 def test_config_overrides_extend_catalog():
@@ -192,6 +190,7 @@ def test_dotenv_never_overrides_environment(clean_env, monkeypatch):
 
 def test_gemini_base_url_aliases(clean_env, monkeypatch):
     monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", "http://127.0.0.1:9")
-    assert load_settings(data_dir=clean_env, load_dotenv_file=False).providers[
-        "gemini"
-    ].base_url == "http://127.0.0.1:9"
+    assert (
+        load_settings(data_dir=clean_env, load_dotenv_file=False).providers["gemini"].base_url
+        == "http://127.0.0.1:9"
+    )

@@ -39,8 +39,9 @@ def fake() -> Iterator[FakeUpstream]:
 def _fresh(fake: FakeUpstream) -> Iterator[None]:
     fake.clear()
     yield
+    errors = list(fake.errors)
     fake.clear()
-    assert not fake.errors  # the fake itself must never crash
+    assert not errors  # the fake itself must never crash
 
 
 _open_clients: list[Any] = []
@@ -328,7 +329,7 @@ async def test_invalid_and_missing_keys(fake: FakeUpstream) -> None:
             await gm(fake, key="AIza-wrong").aio.models.generate_content(
                 model=GEM_MODEL, contents="x"
             )
-        # No valid key configured for "openai": any key passes, but no key at all fails.
+        # No valid key configured for "openai": any key or none passes (like a local Ollama).
         async with oa_http(fake, key=None) as c:
             none = await c.post("/chat/completions", json={"model": OA_MODEL, "messages": []})
         async with oa_http(fake, key="anything") as c:
@@ -347,7 +348,7 @@ async def test_invalid_and_missing_keys(fake: FakeUpstream) -> None:
     assert gi.value.code == 400 and gi.value.status == "INVALID_ARGUMENT"
     details = gi.value.details["error"]["details"]
     assert details[0]["reason"] == "API_KEY_INVALID"
-    assert none.status_code == 401 and none.json()["error"]["code"] == "invalid_api_key"
+    assert none.status_code == 200
     assert anyk.status_code == 200
     assert [r.api_key for r in fake.requests] == [
         "gsk_wrong",

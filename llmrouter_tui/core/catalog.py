@@ -142,7 +142,9 @@ class Catalog:
             seen.append(current)
             current = info.replacement
         if seen:  # a replacement that is not itself in the catalog
-            raise UnknownModelError(f"replacement {current!r} for {model_id!r} is not in the catalog")
+            raise UnknownModelError(
+                f"replacement {current!r} for {model_id!r} is not in the catalog"
+            )
         provider, sep, api_model = model_id.partition(":")
         if sep and api_model and provider in self._providers:
             return Resolution(model_id, model_id, provider, api_model, None)

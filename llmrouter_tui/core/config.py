@@ -202,7 +202,9 @@ def _coerce_section(
     cls: type, table: Any, section: str, path: Path, text: str
 ) -> RoutingSettings | CacheSettings:
     if not isinstance(table, dict):
-        raise ConfigError(f"[{section}] must be a table", path=str(path), line=line_of(text, section))
+        raise ConfigError(
+            f"[{section}] must be a table", path=str(path), line=line_of(text, section)
+        )
     known = {f.name: f for f in fields(cls)}
     values: dict[str, Any] = {}
     for key, value in table.items():

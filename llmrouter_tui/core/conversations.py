@@ -226,8 +226,11 @@ def _check_settings(fields: dict[str, Any]) -> dict[str, Any]:
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     raise InputError(f"temperature must be a number or None; got {value!r}")
                 value = float(value)
-        elif name == "max_tokens" and value is not None:
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise InputError(f"max_tokens must be a positive whole number; got {value!r}")
+        elif (
+            name == "max_tokens"
+            and value is not None
+            and (isinstance(value, bool) or not isinstance(value, int) or value <= 0)
+        ):
+            raise InputError(f"max_tokens must be a positive whole number; got {value!r}")
         out[name] = value
     return out

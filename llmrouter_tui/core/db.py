@@ -80,7 +80,7 @@ _V1: tuple[str, ...] = (
         demo INTEGER NOT NULL DEFAULT 0
     )""",
     "CREATE INDEX requests_created_at ON requests (created_at)",
-    "CREATE INDEX requests_conversation ON requests (conversation_id)",
+    "CREATE INDEX requests_conversation ON requests (conversation_id) WHERE conversation_id IS NOT NULL",
     """CREATE TABLE attempts (
         prompt_id TEXT NOT NULL REFERENCES requests (prompt_id) ON DELETE CASCADE,
         idx INTEGER NOT NULL,

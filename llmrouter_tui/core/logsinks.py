@@ -7,6 +7,7 @@ file opened `O_APPEND`, so concurrent writers never interleave within a line. Fi
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import io
@@ -101,9 +102,6 @@ class AppendLog:
         self.fields = tuple(fields)
         self.fmt: Format = fmt
         self._header = format_csv(self.fields) if fmt == "csv" else b""
-        # Check whether the file ends mid-line before our first write (a crashed writer or a
-        # short write may have left a torn line that our line must not be glued onto).
-        self._check_tail = True
 
     def format(self, row: Mapping[str, Any]) -> bytes:
         """The exact bytes one record occupies in this file."""
@@ -117,21 +115,20 @@ class AppendLog:
         try:
             fd = self._open()
             try:
-                if self._check_tail and self._tail_is_torn():
+                # A crashed or short write (any process) may have left a torn line: start a
+                # new line rather than glue this record onto it.
+                if self._tail_is_torn():
                     data = b"\n" + data
                 written = os.write(fd, data)  # the one write per record
             finally:
                 os.close(fd)
         except OSError as exc:
-            self._check_tail = True
             return f"could not write {self.path}: {_os_reason(exc)}; {kept}"
         if written != len(data):
-            self._check_tail = True
             return (
                 f"could not write {self.path}: only {written} of {len(data)} bytes were "
                 f"written; {kept}"
             )
-        self._check_tail = False
         return None
 
     # ---- file handling ---------------------------------------------------------------------
@@ -178,10 +175,8 @@ class AppendLog:
                     raise
                 return self._create_without_link(flags)
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            except OSError:
-                pass
         return os.open(self.path, flags)
 
     def _create_without_link(self, flags: int) -> int:

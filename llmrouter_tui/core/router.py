@@ -8,6 +8,7 @@ recorded once, here, whatever happens (also when the caller cancels).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import random
 import time
@@ -500,10 +501,9 @@ class Router:
 
     def _cache_put(self, key: str, reply: CachedReply) -> None:
         assert self.store is not None
-        try:
+        # A cache write failure must not fail a good reply.
+        with contextlib.suppress(Exception):
             self.store.cache_put(key, reply, self.settings.cache.ttl_s)
-        except Exception:  # a cache write failure must not fail a good reply
-            pass
 
     @staticmethod
     def _attempt_record(candidate: Resolution, outcome: Any, message: str | None = None) -> Attempt:
@@ -605,10 +605,8 @@ class Router:
             except Exception as exc:  # recording must never lose the reply
                 result.warnings.append(f"could not record the request: {exc}")
         for listener in self._listeners:
-            try:
+            with contextlib.suppress(Exception):  # a broken UI callback must not lose the reply
                 listener(result)
-            except Exception:
-                pass
         return result
 
 

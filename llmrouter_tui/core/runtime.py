@@ -12,7 +12,7 @@ from .catalog import Catalog
 from .config import ProviderSettings, Secret, Settings, load_settings
 from .router import Router
 from .store import Store
-from .templates import TemplateSet, TemplateWatcher, load_templates
+from .templates import TemplateSet, TemplateWatcher
 from .types import Result
 
 DEMO_KEY = "demo-key-not-secret"

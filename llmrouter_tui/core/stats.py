@@ -11,7 +11,7 @@ import math
 import random
 import sqlite3
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 # ---- summary maintenance --------------------------------------------------------------------
@@ -280,25 +280,26 @@ _INSERT_REQUEST = (
 def generate_history(conn: sqlite3.Connection, n: int, seed: int = 0, batch: int = 50_000) -> int:
     """Insert `n` synthetic requests (demo=1, source='synthetic') with consistent summaries.
 
-    Rows are spread over the last 30 days; attempts rows are not generated. Returns `n`.
+    The data depend only on `seed` (ids are unique per call). Rows are spread over the last
+    30 days; attempts rows are not generated. Returns `n`.
     """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be a whole number >= 0; got {n!r}")
     rng = random.Random(seed)
     run = uuid.uuid4().hex[:12]  # ids must not collide with an earlier run of the same seed
-    end = datetime.now(UTC)
-    span_s = 30 * 86400.0
+    end = datetime.now(UTC).timestamp()
+    step = 30 * 86400.0 / max(n, 1)
     done = 0
     while done < n:
         size = min(batch, n - done)
-        rows: list[tuple[Any, ...]] = []
         sums: dict[str, list[Any]] = {}
         hist: dict[tuple[str, str, int], int] = {}
-        for i in range(done, done + size):
-            rows.append(_synthetic_row(rng, run, i, n, end, span_s, sums, hist))
+        rows = _synthetic_rows(rng, run, done, size, end - step * (n - done), step, sums, hist)
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany(_INSERT_REQUEST, rows)
-            conn.executemany(MODEL_STATS_UPSERT, ((m, *v) for m, v in sums.items()))
-            conn.executemany(HIST_UPSERT, ((m, k, b, c) for (m, k, b), c in hist.items()))
+            conn.executemany(MODEL_STATS_UPSERT, [(m, *v) for m, v in sums.items()])
+            conn.executemany(HIST_UPSERT, [(m, k, b, c) for (m, k, b), c in hist.items()])
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -308,78 +309,94 @@ def generate_history(conn: sqlite3.Connection, n: int, seed: int = 0, batch: int
     return n
 
 
-def _synthetic_row(
+def _synthetic_rows(
     rng: random.Random,
     run: str,
-    i: int,
-    n: int,
-    end: datetime,
-    span_s: float,
+    first: int,
+    size: int,
+    start_ts: float,
+    step: float,
     sums: dict[str, list[Any]],
     hist: dict[tuple[str, str, int], int],
-) -> tuple[Any, ...]:
-    model, provider, median = _SYNTH_MODELS[rng.randrange(len(_SYNTH_MODELS))]
-    roll = rng.random()
-    status = "ok" if roll < 0.92 else ("error" if roll < 0.98 else "cancelled")
-    ok = status == "ok"
-    from_cache = ok and rng.random() < 0.1
-    fallback = not from_cache and rng.random() < 0.05
-    requested = model
-    if fallback:
-        requested = _SYNTH_MODELS[rng.randrange(len(_SYNTH_MODELS))][0]
-    latency = 0.4 + rng.random() if from_cache else rng.lognormvariate(math.log(median), 0.5)
-    ttft = None if not ok else (latency if from_cache else latency * (0.2 + 0.3 * rng.random()))
-    p_tok = rng.randrange(5, 400)
-    c_tok = rng.randrange(1, 800) if ok else 0
-    estimated = rng.random() < 0.2
-    created = (end - timedelta(seconds=span_s * (n - i) / max(n, 1))).isoformat(
-        timespec="microseconds"
-    )
-    key = stats_model(status, model if ok else None, requested)
-    summary, hist_rows = summary_rows(
-        status=status,
-        model=key,
-        latency_ms=latency,
-        ttft_ms=ttft,
-        from_cache=from_cache,
-        fallback_used=fallback,
-        prompt_tokens=p_tok,
-        completion_tokens=c_tok,
-        total_tokens=p_tok + c_tok,
-        tokens_estimated=estimated,
-    )
-    acc = sums.get(key)
-    if acc is None:
-        sums[key] = list(summary[1:])
-    else:
-        for j, value in enumerate(summary[1:]):
-            acc[j] += value
-    for m, kind, bucket, count in hist_rows:
-        hist[(m, kind, bucket)] = hist.get((m, kind, bucket), 0) + count
-    return (
-        f"syn-{run}-{i:09d}",
-        created,
-        None,
-        requested,
-        model if ok else None,
-        provider if ok else None,
-        None,
-        f"synthetic prompt {i}",
-        f"synthetic reply {i}" if ok else "",
-        latency,
-        ttft,
-        p_tok,
-        c_tok,
-        p_tok + c_tok,
-        int(estimated),
-        int(from_cache),
-        int(fallback),
-        status,
-        None if ok else ("synthetic failure" if status == "error" else "cancelled"),
-        None if ok else ("server_error" if status == "error" else "cancelled"),
-        "stop" if ok else None,
-        0,
-        None,
-        "synthetic",
-        1,
-    )
+) -> list[tuple[Any, ...]]:
+    """`size` request rows; their summary deltas are added to `sums` and `hist`."""
+    # Hot loop for million-row benchmarks: locals only, one summary_rows() per row.
+    rand = rng.random
+    lognorm = rng.lognormvariate
+    models = _SYNTH_MODELS
+    k = len(models)
+    log_medians = [math.log(m[2]) for m in models]
+    from_ts = datetime.fromtimestamp
+    rows: list[tuple[Any, ...]] = []
+    append = rows.append
+    for i in range(first, first + size):
+        pick = int(rand() * k)
+        model, provider, _median = models[pick]
+        roll = rand()
+        status = "ok" if roll < 0.92 else ("error" if roll < 0.98 else "cancelled")
+        ok = status == "ok"
+        from_cache = ok and rand() < 0.1
+        fallback = not from_cache and rand() < 0.05
+        requested = models[int(rand() * k)][0] if fallback else model
+        if from_cache:
+            latency = 0.4 + rand()
+            ttft: float | None = latency
+        else:
+            latency = lognorm(log_medians[pick], 0.5)
+            ttft = latency * (0.2 + 0.3 * rand()) if ok else None
+        p_tok = 5 + int(rand() * 395)
+        c_tok = 1 + int(rand() * 799) if ok else 0
+        estimated = rand() < 0.2
+        created = from_ts(start_ts + step * (i - first), UTC).isoformat(timespec="microseconds")
+        key = model if ok else requested
+        summary, hist_rows = summary_rows(
+            status=status,
+            model=key,
+            latency_ms=latency,
+            ttft_ms=ttft,
+            from_cache=from_cache,
+            fallback_used=fallback,
+            prompt_tokens=p_tok,
+            completion_tokens=c_tok,
+            total_tokens=p_tok + c_tok,
+            tokens_estimated=estimated,
+        )
+        acc = sums.get(key)
+        if acc is None:
+            sums[key] = list(summary[1:])
+        else:
+            for j in range(_SUMS):
+                acc[j] += summary[j + 1]
+        for hist_key in hist_rows:
+            slot = hist_key[:3]
+            hist[slot] = hist.get(slot, 0) + 1
+        append(
+            (
+                f"syn-{run}-{i:09d}",
+                created,
+                None,
+                requested,
+                model if ok else None,
+                provider if ok else None,
+                None,
+                "synthetic prompt",
+                "synthetic reply" if ok else "",
+                latency,
+                ttft,
+                p_tok,
+                c_tok,
+                p_tok + c_tok,
+                int(estimated),
+                int(from_cache),
+                int(fallback),
+                status,
+                None if ok else ("synthetic failure" if status == "error" else "cancelled"),
+                None if ok else ("server_error" if status == "error" else "cancelled"),
+                "stop" if ok else None,
+                0,
+                None,
+                "synthetic",
+                1,
+            )
+        )
+    return rows

@@ -68,9 +68,36 @@ _REASONS: dict[int, bytes] = {s.value: s.phrase.encode() for s in HTTPStatus}
 _SECRET_HEADERS = frozenset({"authorization", "x-goog-api-key"})
 
 
+def _trusted_kw() -> dict[str, bool]:
+    # Our response headers are fixed, valid ASCII: h11's private `_parsed` flag skips its
+    # per-header regex validation, the largest per-request cost. Fall back if it goes away.
+    try:
+        h11.Response(status_code=200, headers=[(b"a", b"b")], _parsed=True)  # type: ignore[call-arg]
+    except TypeError:
+        return {}
+    return {"_parsed": True}
+
+
+_TRUSTED = _trusted_kw()
+
+
 @dataclass
 class Fault:
-    """One way to misbehave, applied to matching chat requests (see module docs for kinds).
+    """One way to misbehave, applied to matching chat requests.
+
+    Kinds (stream / non-stream):
+      status            HTTP `status` with the provider's error body (plus retry hints).
+      silent            read the request, never answer; the socket stays open.
+      slow_first_token  headers (and Groq/OpenAI role chunk) now, content after `delay_s`.
+      cut               close mid-body after `after_chunks` chunks / half the JSON.
+      stall             pause `delay_s` after `after_chunks` chunks / before the body.
+      malformed_chunk   a `data: {not json` event after `after_chunks` / 200 invalid JSON.
+      no_done           stream ends cleanly without `data: [DONE]`.
+      reset             TCP RST right after the request, before any byte.
+      non_json          502 text/html body.
+      content_filter    Groq/OpenAI 400 content_filter; Gemini 200 promptFeedback block.
+      context_length    400 context-length error in the provider's shape.
+      truncated_length  shortened reply ending with `length` / `MAX_TOKENS`.
 
     `times` is decremented in place on each use; the fault stops matching at zero.
     Faults never apply to model listings, and a request failing auth consumes none.
@@ -124,7 +151,12 @@ class _Closed(Exception):
 
 
 class FakeUpstream:
-    """Fake LLM upstream on 127.0.0.1 with a random port; see module docs."""
+    """Fake LLM upstream on 127.0.0.1 with a random port.
+
+    `fast=True` answers "ok" in one chunk from cached bytes (benchmarks; ignores
+    `reply_fn`). `chunk_delay_s` spaces stream chunks. `valid_keys` maps provider to
+    the one key it accepts; providers without an entry accept any non-empty key.
+    """
 
     def __init__(
         self,
@@ -439,7 +471,9 @@ class FakeUpstream:
             writer.write(self._whole_bytes(conn, 404, body404, _JSON, extra))
             return
         wanted = self.valid_keys.get(provider) if self.valid_keys else None
-        if not key or (wanted is not None and key != wanted):
+        # Local OpenAI-compatible servers (Ollama, vLLM…) usually need no key at all.
+        keyless_ok = provider == "openai" and wanted is None
+        if (not key and not keyless_ok) or (wanted is not None and key != wanted):
             if provider == "gemini":
                 writer.write(self._whole_bytes(conn, 400, P.gm_invalid_key(), _JSON, extra))
             else:
@@ -621,7 +655,9 @@ class FakeUpstream:
     ) -> bytes:
         headers = [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]
         headers.extend(extra)
-        resp = h11.Response(status_code=status, headers=headers, reason=_REASONS.get(status, b""))
+        resp = h11.Response(
+            status_code=status, headers=headers, reason=_REASONS.get(status, b""), **_TRUSTED
+        )
         return conn.send(resp) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
 
     async def _send_whole(
@@ -645,7 +681,11 @@ class FakeUpstream:
             writer.write(self._whole_bytes(conn, 200, broken, _JSON, extra))
             return
         headers = [(b"content-type", _JSON), (b"content-length", str(len(body)).encode())]
-        writer.write(conn.send(h11.Response(status_code=200, headers=[*headers, *extra])))
+        writer.write(
+            conn.send(
+                h11.Response(status_code=200, headers=[*headers, *extra], reason=b"OK", **_TRUSTED)
+            )
+        )
         await writer.drain()
         if kind == "cut":
             writer.write(conn.send(h11.Data(data=body[: len(body) // 2])))
@@ -664,7 +704,7 @@ class FakeUpstream:
         extra: tuple[tuple[bytes, bytes], ...],
     ) -> None:
         headers = [(b"content-type", _SSE), (b"cache-control", b"no-cache"), *extra]
-        out = [conn.send(h11.Response(status_code=200, headers=headers, reason=b"OK"))]
+        out = [conn.send(h11.Response(status_code=200, headers=headers, reason=b"OK", **_TRUSTED))]
         pending = list(head)
 
         async def flush() -> None:

@@ -10,7 +10,13 @@ from typing import Any
 
 from .base import FailureKind, ProviderFailure
 
-_CONTEXT_HINTS = ("context_length", "context length", "maximum context", "reduce the length")
+_CONTEXT_HINTS = (
+    "context_length",
+    "context length",
+    "maximum context",
+    "reduce the length",
+    "exceeds the maximum number of tokens",
+)
 _FILTER_HINTS = ("content_filter", "content filter", "flagged", "safety")
 _KEY_HINTS = ("invalid_api_key", "api_key_invalid", "invalid api key", "api key not valid")
 _NOT_FOUND_HINTS = ("model_not_found", "model_decommissioned", "decommissioned", "no longer")
@@ -124,7 +130,12 @@ def failure_from_transport(exc: BaseException, *, got_output: bool) -> ProviderF
         return ProviderFailure("connect_error", f"connect timeout ({detail})")
     if names & {"TimeoutException", "APITimeoutError"}:
         return ProviderFailure("timeout", f"no response in time ({detail})")
-    if names & {"ConnectError", "ConnectionError", "ConnectionRefusedError", "ConnectionResetError"}:
+    if names & {
+        "ConnectError",
+        "ConnectionError",
+        "ConnectionRefusedError",
+        "ConnectionResetError",
+    }:
         return ProviderFailure("connect_error", f"connection failed ({detail})")
     if names & {"RemoteProtocolError", "ReadError", "NetworkError", "APIConnectionError"}:
         return ProviderFailure("connect_error", f"connection dropped before a reply ({detail})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,7 +12,14 @@ from .base import LiveModel, ProviderCall, ProviderFailure, StreamEnd, StreamIte
 from .classify import failure_from_status, failure_from_transport
 
 # Finish reasons that mean the provider refused or withheld content.
-_FILTER_REASONS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY"}
+_FILTER_REASONS = {
+    "SAFETY",
+    "PROHIBITED_CONTENT",
+    "BLOCKLIST",
+    "SPII",
+    "RECITATION",
+    "IMAGE_SAFETY",
+}
 _FINISH_MAP = {"STOP": "stop", "MAX_TOKENS": "length"}
 
 
@@ -146,8 +154,7 @@ class GeminiProvider:
 
     async def aclose(self) -> None:
         if self._client is not None:
-            try:
+            # Older SDKs have no aio.aclose; their client closes when collected.
+            with contextlib.suppress(Exception):
                 await self._client.aio.aclose()
-            except Exception:  # older SDKs have no aclose; the client closes on GC
-                pass
             self._client = None

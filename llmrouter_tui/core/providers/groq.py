@@ -67,7 +67,9 @@ class GroqProvider:
                 usage = usage_from_openai(getattr(chunk, "usage", None)) or usage
                 error = getattr(x_groq, "error", None)
                 if error:
-                    raise ProviderFailure("stream_cut", f"Groq stopped the stream: {error}", got_output=got_output)
+                    raise ProviderFailure(
+                        "stream_cut", f"Groq stopped the stream: {error}", got_output=got_output
+                    )
                 for choice in chunk.choices or ():
                     text = choice.delta.content if choice.delta else None
                     if text:
