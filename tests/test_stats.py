@@ -158,7 +158,10 @@ def test_generated_history_matches_brute_force(store: Store):
     stats = store.stats()
 
     raw = sqlite3.connect(store.path)
-    key = "CASE WHEN status = 'ok' AND model_used IS NOT NULL THEN model_used ELSE requested_model END"
+    key = (
+        "CASE WHEN status = 'ok' AND model_used IS NOT NULL THEN model_used "
+        "ELSE requested_model END"
+    )
     brute = {
         row[0]: row[1:]
         for row in raw.execute(

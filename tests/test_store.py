@@ -9,6 +9,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -271,6 +272,37 @@ def test_csv_sink_recovers_with_a_fresh_header(store: Store):
     assert store.record(make_result("p3")) == []
     rows, problems = read_csv(csv_path)
     assert [r["prompt_id"] for r in rows] == ["p3"] and problems == []
+
+
+def test_database_failure_still_logs_the_reply(store: Store, monkeypatch):
+    from llmrouter_tui.core import recorder
+
+    def full_disk(conn: sqlite3.Connection, result: Result) -> bool:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(recorder, "write_db", full_disk)
+    warnings = store.record(make_result("p1"))
+    assert len(warnings) == 1
+    assert str(store.path) in warnings[0] and "database or disk is full" in warnings[0]
+    assert "the reply was kept" in warnings[0]
+    assert [r["prompt_id"] for r in read_jsonl(store.logs_dir / "prompts.jsonl")[0]] == ["p1"]
+
+
+def test_threads_share_one_store(store: Store):
+    def work(tag: str) -> None:
+        for i in range(50):
+            store.record(make_result(f"{tag}-{i}"))
+            store.cache_put(f"{tag}-{i}", reply(), ttl_s=0)
+            assert store.cache_get(f"{tag}-{i}") is not None
+            store.stats()
+
+    threads = [threading.Thread(target=work, args=(f"t{n}",)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.stats()["total_prompts"] == 200
+    assert len(read_jsonl(store.logs_dir / "prompts.jsonl")[0]) == 200
 
 
 def _record_many(data_dir: str, tag: str, count: int, barrier: Any) -> None:

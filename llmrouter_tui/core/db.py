@@ -10,7 +10,7 @@ requests — one row per routed request, successful or not
     tokens_estimated, from_cache, fallback_used INTEGER (0/1),
     status TEXT ('ok'|'error'|'cancelled'), error, error_kind, finish_reason,
     truncated INTEGER (0/1), notice, source, demo INTEGER (0/1)
-    indexes: created_at, conversation_id
+    indexes: created_at, conversation_id (non-NULL only)
 attempts — every try at one model, in order
     prompt_id, idx (0-based), model, provider, outcome, status (HTTP), error, message,
     ms REAL, started_at REAL (epoch s); PRIMARY KEY (prompt_id, idx)
@@ -80,7 +80,8 @@ _V1: tuple[str, ...] = (
         demo INTEGER NOT NULL DEFAULT 0
     )""",
     "CREATE INDEX requests_created_at ON requests (created_at)",
-    "CREATE INDEX requests_conversation ON requests (conversation_id) WHERE conversation_id IS NOT NULL",
+    "CREATE INDEX requests_conversation ON requests (conversation_id) "
+    "WHERE conversation_id IS NOT NULL",
     """CREATE TABLE attempts (
         prompt_id TEXT NOT NULL REFERENCES requests (prompt_id) ON DELETE CASCADE,
         idx INTEGER NOT NULL,
