@@ -1,0 +1,694 @@
+"""An embedded HTTP/1.1 server that hosts any ASGI 3 app (http + lifespan scopes).
+
+Built on asyncio streams with h11 doing all HTTP parsing. It provides keep-alive, a request
+body limit (413), a header size limit (431), timeouts for idle and slow clients (408), a cap
+on open connections (503), one access-log line per request and graceful shutdown on
+SIGINT/SIGTERM: stop accepting, let in-flight requests finish within a grace period, then
+run the app's lifespan shutdown.
+
+The access log carries the client address, method, path (never the query string), status
+and milliseconds; never bodies or headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, TextIO
+from urllib.parse import unquote
+
+import h11
+
+from .lifespan import Lifespan
+from .types import ASGIApp, Message
+
+__all__ = ["ClientDisconnected", "HttpServer", "ServerConfig"]
+
+_REASONS: dict[int, bytes] = {s.value: s.phrase.encode() for s in HTTPStatus}
+_READ_SIZE = 65536
+_WRITE_HIGH_WATER = 256 * 1024
+_ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+_JSON_TYPE = (b"content-type", b"application/json")
+_CLOSE = (b"connection", b"close")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Where to listen and the limits applied to every connection."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 1 << 20
+    max_header_bytes: int = 16 * 1024
+    max_connections: int = 1000
+    keepalive_timeout_s: float = 5.0  # idle time allowed between requests
+    request_timeout_s: float = 10.0  # to receive a whole request head, and each body read
+    write_timeout_s: float = 30.0  # a client that stops reading a response is dropped
+    shutdown_grace_s: float = 5.0  # in-flight requests get this long after SIGTERM
+    access_log: bool = True
+    backlog: int = 1024
+
+
+class ClientDisconnected(OSError):
+    """Raised by `send()` once the client has gone away (ASGI spec 2.4)."""
+
+
+def _error_body(detail: str) -> bytes:
+    return json.dumps({"detail": detail}).encode()
+
+
+def _canned_response(status: int, detail: str) -> bytes:
+    """A complete `Connection: close` error response for when no request was parsed."""
+    body = _error_body(detail)
+    head = b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n" % (
+        status,
+        _REASONS.get(status, b""),
+        len(body),
+    )
+    return head + b"connection: close\r\n\r\n" + body
+
+
+def _client_text(client: tuple[str, int] | None) -> str:
+    if client is None:
+        return "-"
+    host, port = client
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class HttpServer:
+    """Serves one ASGI app on one address; see the module docstring."""
+
+    def __init__(
+        self, app: ASGIApp, config: ServerConfig | None = None, *, log: TextIO | None = None
+    ) -> None:
+        self.app = app
+        self.config = config or ServerConfig()
+        self._log = log
+        self.state: dict[str, Any] = {}
+        self._lifespan = Lifespan(app, self.state)
+        self._server: asyncio.Server | None = None
+        self._connections: set[_Connection] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stop = asyncio.Event()
+        self._force = asyncio.Event()
+        self._closed = False
+        self.shutting_down = False
+
+    # ---- addresses ----------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful after binding port 0)."""
+        if self._server is None or not self._server.sockets:
+            return self.config.port
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        host = self.config.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Run the app's lifespan startup, then bind and start accepting connections."""
+        await self._lifespan.startup()
+        try:
+            self._server = await asyncio.start_server(
+                self._accept, self.config.host, self.config.port, backlog=self.config.backlog
+            )
+        except BaseException:
+            await self._lifespan.shutdown()
+            raise
+
+    def request_stop(self) -> None:
+        """Begin a graceful shutdown (a second call skips the grace period)."""
+        if self._stop.is_set():
+            self._force.set()
+        self._stop.set()
+
+    async def run(
+        self,
+        *,
+        install_signal_handlers: bool = True,
+        ready: Callable[[HttpServer], None] | None = None,
+    ) -> None:
+        """Start, call `ready(self)`, serve until SIGINT/SIGTERM or request_stop(), shut down."""
+        await self.start()
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+        if install_signal_handlers:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(sig, self.request_stop)
+                    installed.append(sig)
+                except (NotImplementedError, RuntimeError, ValueError):
+                    pass  # not the main thread, or no signal support on this platform
+        try:
+            if ready is not None:
+                ready(self)
+            await self._stop.wait()
+        finally:
+            try:
+                await self.shutdown()
+            finally:
+                for sig in installed:
+                    loop.remove_signal_handler(sig)
+
+    async def shutdown(self) -> None:
+        """Stop accepting, let in-flight requests finish (bounded), then lifespan shutdown."""
+        if self._closed:
+            return
+        self._closed = True
+        self.shutting_down = True
+        self._stop.set()
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self._connections):
+            if conn.idle:
+                conn.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.shutdown_grace_s
+        pending = {t for t in self._tasks if not t.done()}
+        force = asyncio.ensure_future(self._force.wait())
+        try:
+            while pending and not self._force.is_set():
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                await asyncio.wait(
+                    {*pending, force}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+                pending = {t for t in pending if not t.done()}
+        finally:
+            force.cancel()
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=2.0)
+        await self._lifespan.shutdown()
+
+    # ---- logging ------------------------------------------------------------------------------
+
+    def _write(self, line: str) -> None:
+        stream = self._log if self._log is not None else sys.stderr
+        try:
+            stream.write(line)
+        except (OSError, ValueError):
+            pass  # a closed stderr must not break serving
+
+    def access(
+        self, client: tuple[str, int] | None, method: str, path: str, status: int | None, ms: float
+    ) -> None:
+        """One access-log line: client, method, path (no query string), status, milliseconds."""
+        if self.config.access_log:
+            self._write(
+                f'{_client_text(client)} - "{method} {path}" {status or "-"} {ms:.1f}ms\n'
+            )
+
+    def log_app_error(self, exc: BaseException) -> None:
+        """A one-line note about an exception the app let escape (type and place only)."""
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+        self._write(f"llmrouter-tui: error: unhandled {type(exc).__name__} in the app{where}\n")
+
+    # ---- connections --------------------------------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if self.shutting_down:
+            writer.transport.close()
+            return
+        if len(self._connections) >= self.config.max_connections:
+            await self._refuse(reader, writer)
+            return
+        conn = _Connection(self, reader, writer)
+        self._connections.add(conn)
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            await conn.run()
+        except asyncio.CancelledError:
+            pass  # shutdown gave up on this connection; 3.11 would log a spurious traceback
+        except Exception as exc:  # a bug in this server: drop the connection, keep serving
+            self.log_app_error(exc)
+        finally:
+            conn.close()
+            self._connections.discard(conn)
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """503 for a connection over the cap (after reading its request head, if it comes)."""
+        try:
+            async with asyncio.timeout(1.0):
+                await reader.read(_READ_SIZE)
+        except (TimeoutError, OSError):
+            pass
+        writer.write(_canned_response(503, "server busy: too many open connections; retry"))
+        writer.transport.close()
+        peer = writer.transport.get_extra_info("peername")
+        self.access(peer[:2] if isinstance(peer, tuple) else None, "-", "-", 503, 0.0)
+
+
+class _Connection:
+    """One client connection: reads requests in turn and runs the app for each."""
+
+    __slots__ = (
+        "bg_read",
+        "client",
+        "eof",
+        "h11",
+        "idle",
+        "pipelined",
+        "reader",
+        "server",
+        "server_addr",
+        "transport",
+        "writer",
+    )
+
+    def __init__(
+        self, server: HttpServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.server = server
+        self.reader = reader
+        self.writer = writer
+        self.transport = writer.transport
+        self.h11 = h11.Connection(
+            h11.SERVER, max_incomplete_event_size=server.config.max_header_bytes
+        )
+        peer = self.transport.get_extra_info("peername")
+        sock = self.transport.get_extra_info("sockname")
+        self.client: tuple[str, int] | None = (
+            (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
+        )
+        self.server_addr: tuple[str, int] | None = (
+            (str(sock[0]), int(sock[1])) if isinstance(sock, tuple) else None
+        )
+        self.idle = True
+        self.eof = False
+        self.pipelined = False
+        self.bg_read: asyncio.Future[bytes] | None = None
+
+    # ---- socket reads -------------------------------------------------------------------------
+
+    async def _read_raw(self) -> bytes:
+        try:
+            return await self.reader.read(_READ_SIZE)
+        except OSError:
+            return b""
+
+    async def read(self) -> bytes:
+        """The next bytes from the client (b"" at EOF), reusing a pending background read."""
+        pending = self.bg_read
+        if pending is not None:
+            self.bg_read = None
+            return await pending
+        return await self._read_raw()
+
+    def background_read(self) -> asyncio.Future[bytes]:
+        """A read left running while the app works, so a disconnect can be noticed."""
+        if self.bg_read is None:
+            self.bg_read = asyncio.ensure_future(self._read_raw())
+        return self.bg_read
+
+    def close(self) -> None:
+        if self.bg_read is not None and not self.bg_read.done():
+            self.bg_read.cancel()
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    async def drain(self) -> None:
+        """Wait for the client to take buffered output; ClientDisconnected if it will not."""
+        try:
+            async with asyncio.timeout(self.server.config.write_timeout_s):
+                await self.writer.drain()
+        except TimeoutError:
+            self.transport.abort()
+            raise ClientDisconnected("the client stopped reading the response") from None
+        except OSError as exc:
+            raise ClientDisconnected("the client closed the connection") from exc
+
+    # ---- request loop -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        server = self.server
+        while True:
+            request = await self._read_request()
+            if request is None:
+                return
+            exchange = _Exchange(self, request)
+            await exchange.handle()
+            if exchange.close_after or server.shutting_down or self.eof:
+                return
+            conn = self.h11
+            if conn.their_state is h11.SEND_BODY and not await self._discard_body():
+                return
+            if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                return
+            conn.start_next_cycle()
+            self.pipelined = False
+
+    async def _read_request(self) -> h11.Request | None:
+        conn = self.h11
+        config = self.server.config
+        t0 = time.perf_counter()
+        try:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                if self.server.shutting_down:
+                    return None
+                self.idle = True
+                try:
+                    async with asyncio.timeout(config.keepalive_timeout_s):
+                        data = await self.read()
+                except TimeoutError:
+                    return None
+                finally:
+                    self.idle = False
+                t0 = time.perf_counter()
+                conn.receive_data(data)
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    try:
+                        async with asyncio.timeout(config.request_timeout_s):
+                            while event is h11.NEED_DATA:
+                                conn.receive_data(await self.read())
+                                event = conn.next_event()
+                    except TimeoutError:
+                        self.transport.write(
+                            _canned_response(408, "request headers not received in time")
+                        )
+                        self.server.access(self.client, "-", "-", 408, _ms(t0))
+                        return None
+        except h11.RemoteProtocolError as exc:
+            status = exc.error_status_hint
+            detail = (
+                f"request headers too large (limit {config.max_header_bytes} bytes)"
+                if status == 431
+                else f"malformed HTTP request: {exc}"
+            )
+            self._send_protocol_error(status, detail)
+            self.server.access(self.client, "-", "-", status, _ms(t0))
+            return None
+        if type(event) is h11.Request:
+            return event
+        return None  # ConnectionClosed (EOF) or PAUSED
+
+    def _send_protocol_error(self, status: int, detail: str) -> None:
+        conn = self.h11
+        if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        body = _error_body(detail)
+        headers = [_JSON_TYPE, (b"content-length", b"%d" % len(body)), _CLOSE]
+        try:
+            out = conn.send(
+                h11.Response(status_code=status, headers=headers, reason=_REASONS.get(status, b""))
+            )
+            out += conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
+        except h11.LocalProtocolError:
+            out = _canned_response(status, detail)
+        self.transport.write(out)
+
+    async def _discard_body(self) -> bool:
+        """Read and drop a request body the app left unread, so the connection can be reused."""
+        conn = self.h11
+        left = self.server.config.max_body_bytes
+        try:
+            async with asyncio.timeout(self.server.config.request_timeout_s):
+                while True:
+                    event = conn.next_event()
+                    if event is h11.NEED_DATA:
+                        data = await self.read()
+                        if not data:
+                            return False
+                        conn.receive_data(data)
+                    elif type(event) is h11.Data:
+                        left -= len(event.data)
+                        if left < 0:
+                            return False
+                    elif type(event) is h11.EndOfMessage:
+                        return True
+                    else:
+                        return False
+        except (TimeoutError, h11.RemoteProtocolError):
+            return False
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000
+
+
+_DISCONNECT: Message = {"type": "http.disconnect"}
+
+
+class _Exchange:
+    """One request/response on a connection: the ASGI scope, `receive` and `send`."""
+
+    __slots__ = (
+        "aborted",
+        "body_bytes",
+        "body_done",
+        "close_after",
+        "complete",
+        "conn",
+        "head",
+        "is_head",
+        "request",
+        "started",
+        "status",
+        "t0",
+        "waiter",
+    )
+
+    def __init__(self, conn: _Connection, request: h11.Request) -> None:
+        self.conn = conn
+        self.request = request
+        self.t0 = time.perf_counter()
+        self.status: int | None = None
+        self.head: tuple[int, list[tuple[bytes, bytes]]] | None = None
+        self.started = False
+        self.complete = False
+        self.aborted = False
+        self.body_done = False
+        self.body_bytes = 0
+        self.close_after = False
+        self.is_head = request.method == b"HEAD"
+        self.waiter: asyncio.Future[None] | None = None
+
+    async def handle(self) -> None:
+        conn = self.conn
+        server = conn.server
+        request = self.request
+        path_bytes, _, query = request.target.partition(b"?")
+        raw_path = path_bytes.decode("latin-1")
+        method = request.method.decode("latin-1")
+        headers = list(request.headers)
+        try:
+            length = next((v for n, v in headers if n == b"content-length"), None)
+            if length is not None and int(length) > server.config.max_body_bytes:
+                await self._abort(
+                    413,
+                    f"request body too large: {int(length)} bytes; the limit is "
+                    f"{server.config.max_body_bytes} bytes",
+                )
+                return
+            scope = {
+                "type": "http",
+                "asgi": _ASGI_VERSION,
+                "http_version": request.http_version.decode("latin-1"),
+                "server": conn.server_addr,
+                "client": conn.client,
+                "scheme": "http",
+                "method": method,
+                "root_path": "",
+                "path": unquote(raw_path) if "%" in raw_path else raw_path,
+                "raw_path": path_bytes,
+                "query_string": query,
+                "headers": headers,
+                "state": dict(server.state),
+            }
+            try:
+                await server.app(scope, self.receive, self.send)
+            except ClientDisconnected:
+                self.close_after = True
+            except Exception as exc:
+                server.log_app_error(exc)
+                if not self.started:
+                    await self._abort(500, "internal error")
+                self.close_after = True
+            else:
+                if not self.started:
+                    server.log_app_error(RuntimeError("the app returned without a response"))
+                    await self._abort(500, "internal error")
+        finally:
+            if self.waiter is not None and not self.waiter.done():
+                self.waiter.set_result(None)
+            if not self.complete:
+                self.close_after = True
+            server.access(conn.client, method, raw_path, self.status, _ms(self.t0))
+
+    # ---- ASGI receive -------------------------------------------------------------------------
+
+    async def receive(self) -> Message:
+        if self.body_done or self.aborted:
+            return await self._wait_disconnect()
+        conn = self.conn
+        h = conn.h11
+        config = conn.server.config
+        if h.client_is_waiting_for_100_continue and h.our_state is h11.SEND_RESPONSE:
+            conn.transport.write(h.send(h11.InformationalResponse(status_code=100, headers=[])))
+        chunks: list[bytes] = []
+        while True:
+            try:
+                event = h.next_event()
+            except h11.RemoteProtocolError:
+                await self._abort(400, "malformed request body")
+                return _DISCONNECT
+            if event is h11.NEED_DATA:
+                if chunks:
+                    break
+                try:
+                    async with asyncio.timeout(config.request_timeout_s):
+                        data = await conn.read()
+                except TimeoutError:
+                    await self._abort(408, "request body not received in time")
+                    return _DISCONNECT
+                if not data:
+                    conn.eof = True
+                    self.aborted = True
+                    self.close_after = True
+                    return _DISCONNECT
+                h.receive_data(data)
+                continue
+            kind = type(event)
+            if kind is h11.Data:
+                self.body_bytes += len(event.data)
+                if self.body_bytes > config.max_body_bytes:
+                    await self._abort(
+                        413,
+                        f"request body too large; the limit is {config.max_body_bytes} bytes",
+                    )
+                    return _DISCONNECT
+                chunks.append(bytes(event.data))
+            elif kind is h11.EndOfMessage:
+                self.body_done = True
+                break
+            else:
+                self.aborted = True
+                self.close_after = True
+                return _DISCONNECT
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return {"type": "http.request", "body": body, "more_body": not self.body_done}
+
+    async def _wait_disconnect(self) -> Message:
+        """Block until the client disconnects or the response is complete."""
+        conn = self.conn
+        if self.complete or self.aborted or conn.eof or conn.transport.is_closing():
+            return _DISCONNECT
+        if self.waiter is None:
+            self.waiter = asyncio.get_running_loop().create_future()
+        waiters: set[asyncio.Future[Any]] = {self.waiter}
+        if not conn.pipelined:
+            waiters.add(conn.background_read())
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        pending = conn.bg_read
+        if pending is not None and pending.done():
+            conn.bg_read = None
+            data = pending.result() if not pending.cancelled() else b""
+            conn.h11.receive_data(data)
+            if not data:
+                conn.eof = True
+                return _DISCONNECT
+            conn.pipelined = True  # the next request arrived early; keep it for later
+            return await self._wait_disconnect()
+        return _DISCONNECT
+
+    # ---- ASGI send ----------------------------------------------------------------------------
+
+    async def send(self, message: Message) -> None:
+        if self.aborted:
+            return
+        kind = message["type"]
+        if kind == "http.response.start":
+            if self.started:
+                raise RuntimeError("http.response.start sent twice")
+            self.started = True
+            self.status = int(message["status"])
+            self.head = (self.status, [(bytes(n), bytes(v)) for n, v in message.get("headers", ())])
+            return
+        if kind != "http.response.body":
+            raise RuntimeError(f"unexpected ASGI message type {kind!r}")
+        if not self.started or self.complete:
+            raise RuntimeError("http.response.body outside of a response")
+        conn = self.conn
+        transport = conn.transport
+        if transport.is_closing():
+            self.close_after = True
+            raise ClientDisconnected("the client closed the connection")
+        body = message.get("body", b"")
+        more = message.get("more_body", False)
+        h = conn.h11
+        out: list[bytes] = []
+        head = self.head
+        if head is not None:
+            self.head = None
+            status, headers = head
+            if not more and not any(n.lower() == b"content-length" for n, _ in headers):
+                headers.append((b"content-length", b"%d" % len(body)))
+            if conn.server.shutting_down:
+                headers.append(_CLOSE)
+            out.append(
+                h.send(
+                    h11.Response(
+                        status_code=status, headers=headers, reason=_REASONS.get(status, b"")
+                    )
+                )
+            )
+        if body and not self.is_head:
+            out.append(h.send(h11.Data(data=body)))
+        if not more:
+            out.append(h.send(h11.EndOfMessage()))
+            self.complete = True
+            if self.waiter is not None and not self.waiter.done():
+                self.waiter.set_result(None)
+        transport.write(b"".join(out))
+        if more or transport.get_write_buffer_size() > _WRITE_HIGH_WATER:
+            await conn.drain()
+
+    async def _abort(self, status: int, detail: str) -> None:
+        """Answer with an error ourselves (if nothing was sent yet) and end the exchange."""
+        self.close_after = True
+        if not self.started:
+            self.started = True
+            self.status = status
+            self.head = None
+            body = _error_body(detail)
+            headers = [_JSON_TYPE, (b"content-length", b"%d" % len(body)), _CLOSE]
+            h = self.conn.h11
+            try:
+                out = h.send(
+                    h11.Response(
+                        status_code=status, headers=headers, reason=_REASONS.get(status, b"")
+                    )
+                )
+                if not self.is_head:
+                    out += h.send(h11.Data(data=body))
+                out += h.send(h11.EndOfMessage())
+                self.conn.transport.write(out)
+                self.complete = True
+            except h11.LocalProtocolError:
+                pass
+        self.aborted = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)

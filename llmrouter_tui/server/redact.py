@@ -1,0 +1,50 @@
+"""Defence in depth: strip API keys (and fragments of them) from text the server emits."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from ..core.config import Settings
+from ..core.runtime import DEMO_KEY
+
+FRAGMENT = 6  # shortest run of a secret's characters treated as a leak
+MASK = "[redacted]"
+
+
+class Redactor:
+    """Replaces every secret, and every FRAGMENT-character piece of one, with MASK."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        pieces: set[str] = set()
+        for secret in secrets:
+            if not secret or secret == DEMO_KEY:
+                continue
+            pieces.add(secret)
+            for start in range(len(secret) - FRAGMENT + 1):
+                pieces.add(secret[start : start + FRAGMENT])
+        ordered = sorted(pieces, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+    @classmethod
+    def for_settings(cls, settings: Settings, extra: Iterable[str | None] = ()) -> Redactor:
+        """Every configured provider key plus `extra` secrets (e.g. the server token)."""
+        keys = [p.api_key.reveal() for p in settings.providers.values() if p.api_key]
+        return cls([*keys, *(s for s in extra if s)])
+
+    def text(self, value: str) -> str:
+        if self._pattern is None or not value:
+            return value
+        return self._pattern.sub(MASK, value)
+
+    def record(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A result record with its error and attempt messages cleaned (in place)."""
+        if self._pattern is None:
+            return record
+        if record.get("error"):
+            record["error"] = self.text(record["error"])
+        for attempt in record.get("attempts") or ():
+            if attempt.get("message"):
+                attempt["message"] = self.text(attempt["message"])
+        return record

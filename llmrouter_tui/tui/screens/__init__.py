@@ -1,0 +1,1 @@
+"""Screens and modal dialogs of the llmrouter-tui app (one per module, each with a .tcss)."""

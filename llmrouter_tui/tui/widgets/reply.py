@@ -1,0 +1,189 @@
+"""An assistant reply: streamed Markdown, inline error, metadata line and rating."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Markdown, Static
+from textual.widgets.markdown import MarkdownStream
+
+from ...core.types import AttemptFailed, ChatRequest, Result
+from .._css import sibling_tcss
+from ..format import ReplyMeta, attempt_lines, error_headline, meta_line, stars
+
+ReplyState = str  # "pending" | "streaming" | "done" | "cancelled" | "error"
+
+
+class ReplyView(Vertical):
+    """One assistant reply: streamed Markdown, an inline error if any, and metadata."""
+
+    DEFAULT_CSS = sibling_tcss(__file__)
+
+    def __init__(
+        self,
+        user_text: str,
+        request: ChatRequest | None = None,
+        *,
+        text: str = "",
+        meta: ReplyMeta | None = None,
+        prompt_id: str | None = None,
+        rating: int | None = None,
+        feedback: str | None = None,
+        state: ReplyState = "pending",
+    ) -> None:
+        super().__init__(classes=f"-{state}")
+        self.user_text = user_text
+        self.request = request
+        self.text = text
+        self.meta = meta
+        self.prompt_id = prompt_id
+        self.rating = rating
+        self.feedback = feedback
+        self.state: ReplyState = state
+        self.result: Result | None = None
+        self._parts: list[str] = []
+        self._stream: MarkdownStream | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Markdown(self.text, classes="reply-body")
+        yield Static("", classes="reply-error", markup=False)
+        yield Static(self._meta_text(), classes="reply-meta", markup=False)
+        yield Static(self.meta.notice if self.meta and self.meta.notice else "",
+                     classes="reply-notice", markup=False)
+
+    # ---- parts -----------------------------------------------------------------------------
+
+    @property
+    def body(self) -> Markdown:
+        return self.query_one(".reply-body", Markdown)
+
+    def _set_state(self, state: ReplyState) -> None:
+        self.remove_class(f"-{self.state}")
+        self.state = state
+        self.add_class(f"-{state}")
+
+    def _meta_text(self) -> str:
+        if self.state == "cancelled":
+            head = "✗ cancelled — partial reply kept"
+            tail = f" · {stars(self.rating)}" if self.rating else ""
+            return head + tail
+        if self.meta is None:
+            return ""
+        return meta_line(self.meta, self.rating)
+
+    def _set_meta(self, text: str | None = None) -> None:
+        self.query_one(".reply-meta", Static).update(self._meta_text() if text is None else text)
+
+    def _set_notice(self, text: str | None) -> None:
+        notice = self.query_one(".reply-notice", Static)
+        notice.update(f"⚠ {text}" if text else "")
+        notice.display = bool(text)
+
+    def _set_error(self, text: str | None) -> None:
+        error = self.query_one(".reply-error", Static)
+        error.update(text or "")
+        error.display = bool(text)
+
+    def on_mount(self) -> None:
+        self._set_error(None)
+        self._set_notice(self.meta.notice if self.meta else None)
+
+    # ---- streaming -------------------------------------------------------------------------
+
+    async def begin(self, model: str, prompt_id: str, notice: str | None) -> None:
+        """A request started on `model`: reset the reply and open a Markdown stream."""
+        await self._close_stream()
+        self.prompt_id = prompt_id
+        self.rating = None
+        self.feedback = None
+        self.meta = None
+        self._parts = []
+        self.text = ""
+        await self.body.update("")
+        self._set_error(None)
+        self._set_notice(notice)
+        self._set_state("streaming")
+        self._set_meta(f"{model} · streaming…")
+        self._stream = Markdown.get_stream(self.body)
+
+    async def add(self, text: str) -> None:
+        """Append streamed text."""
+        self._parts.append(text)
+        if self._stream is not None:
+            await self._stream.write(text)
+
+    async def restart(self, reason: str, next_model: str) -> None:
+        """The text so far is void: clear it and keep streaming from `next_model`."""
+        await self._close_stream()
+        self._parts = []
+        await self.body.update("")
+        self._set_meta(f"↻ {reason} — restarting on {next_model}…")
+        self._stream = Markdown.get_stream(self.body)
+
+    def attempt_failed(self, event: AttemptFailed) -> None:
+        """Say what is happening while the router retries or falls back."""
+        a = event.attempt
+        why = a.message or a.error or a.outcome
+        if event.will_retry_in_s is not None:
+            then = f"retrying in {event.will_retry_in_s:.1f} s"
+        elif event.next_model:
+            then = f"trying {event.next_model}"
+        else:
+            then = "giving up"
+        self._set_meta(f"{a.model}: {why} — {then}…")
+
+    async def finish(self, result: Result) -> None:
+        """The request succeeded: render the whole reply once and show its metadata."""
+        await self._close_stream()
+        self.result = result
+        self.prompt_id = result.prompt_id
+        self.text = result.response_text
+        self.meta = ReplyMeta.from_result(result)
+        await self.body.update(self.text)
+        self._set_state("done")
+        self._set_meta()
+        notices = [result.notice] if result.notice else []
+        notices += result.warnings
+        self._set_notice(" ".join(notices) if notices else None)
+
+    async def fail(self, result: Result) -> None:
+        """Every candidate failed: keep any partial text and list each attempt."""
+        await self._close_stream()
+        self.result = result
+        self.prompt_id = result.prompt_id
+        self.text = result.response_text
+        self.meta = ReplyMeta.from_result(result)
+        await self.body.update(self.text)
+        self.body.display = bool(self.text)
+        self._set_state("error")
+        lines = [f"✗ {error_headline(result)}", *attempt_lines(result.attempts)]
+        lines.append("Your prompt is back in the input box.")
+        self._set_error("\n".join(lines))
+        self._set_meta(f"failed after {len(result.attempts)} attempt(s) · {result.error_kind}")
+
+    async def cancel(self) -> None:
+        """Streaming was cancelled: keep the partial text, marked as cancelled."""
+        await self._close_stream()
+        self.text = "".join(self._parts)
+        await self.body.update(self.text)
+        self._set_state("cancelled")
+        self._set_meta()
+
+    async def input_error(self, message: str) -> None:
+        """The request could not be sent at all (bad input)."""
+        await self._close_stream()
+        self.body.display = False
+        self._set_state("error")
+        self._set_error(f"✗ {message}\nYour prompt is back in the input box.")
+        self._set_meta("not sent")
+
+    def set_rating(self, rating: int, feedback: str | None) -> None:
+        """Show a rating that the core recorded."""
+        self.rating = rating
+        self.feedback = feedback
+        self._set_meta()
+
+    async def _close_stream(self) -> None:
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            await stream.stop()
