@@ -1,0 +1,1 @@
+"""Headless `--serve` mode: the ASGI app (app.py) and the embedded h11 server (http.py)."""

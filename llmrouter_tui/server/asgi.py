@@ -37,9 +37,7 @@ def dumps(payload: Any) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-async def send_json(
-    send: Send, status: int, payload: Any, headers: Iterable[Header] = ()
-) -> None:
+async def send_json(send: Send, status: int, payload: Any, headers: Iterable[Header] = ()) -> None:
     """A whole JSON response."""
     body = dumps(payload)
     await send(
@@ -81,9 +79,7 @@ class Request:
     def query(self) -> dict[str, list[str]]:
         if self._query is None:
             raw = self.scope.get("query_string", b"")
-            self._query = (
-                parse_qs(raw.decode("latin-1"), keep_blank_values=True) if raw else {}
-            )
+            self._query = parse_qs(raw.decode("latin-1"), keep_blank_values=True) if raw else {}
         return self._query
 
     def query_value(self, name: str) -> str | None:
@@ -118,9 +114,7 @@ class Request:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                raise HTTPError(
-                    413, f"request body too large; the limit is {self.max_body} bytes"
-                )
+                raise HTTPError(413, f"request body too large; the limit is {self.max_body} bytes")
             parts.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(parts)

@@ -19,6 +19,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, TextIO
@@ -50,6 +51,7 @@ class ServerConfig:
     max_connections: int = 1000
     keepalive_timeout_s: float = 5.0  # idle time allowed between requests
     request_timeout_s: float = 10.0  # to receive a whole request head, and each body read
+    body_timeout_s: float = 60.0  # to receive a whole request body
     write_timeout_s: float = 30.0  # a client that stops reading a response is dropped
     shutdown_grace_s: float = 5.0  # in-flight requests get this long after SIGTERM
     access_log: bool = True
@@ -98,8 +100,9 @@ class HttpServer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
-        self._closed = False
+        self._shutdown_task: asyncio.Future[None] | None = None
         self.shutting_down = False
+        self.accepted = 0  # connections accepted so far (shows keep-alive reuse)
 
     # ---- addresses ----------------------------------------------------------------------------
 
@@ -165,10 +168,15 @@ class HttpServer:
                     loop.remove_signal_handler(sig)
 
     async def shutdown(self) -> None:
-        """Stop accepting, let in-flight requests finish (bounded), then lifespan shutdown."""
-        if self._closed:
-            return
-        self._closed = True
+        """Stop accepting, let in-flight requests finish (bounded), then lifespan shutdown.
+
+        Calling it again (or concurrently) waits for the same shutdown.
+        """
+        if self._shutdown_task is None:
+            self._shutdown_task = asyncio.ensure_future(self._shutdown())
+        await asyncio.shield(self._shutdown_task)
+
+    async def _shutdown(self) -> None:
         self.shutting_down = True
         self._stop.set()
         if self._server is not None:
@@ -201,19 +209,15 @@ class HttpServer:
 
     def _write(self, line: str) -> None:
         stream = self._log if self._log is not None else sys.stderr
-        try:
+        with suppress(OSError, ValueError):  # a closed stderr must not break serving
             stream.write(line)
-        except (OSError, ValueError):
-            pass  # a closed stderr must not break serving
 
     def access(
         self, client: tuple[str, int] | None, method: str, path: str, status: int | None, ms: float
     ) -> None:
         """One access-log line: client, method, path (no query string), status, milliseconds."""
         if self.config.access_log:
-            self._write(
-                f'{_client_text(client)} - "{method} {path}" {status or "-"} {ms:.1f}ms\n'
-            )
+            self._write(f'{_client_text(client)} - "{method} {path}" {status or "-"} {ms:.1f}ms\n')
 
     def log_app_error(self, exc: BaseException) -> None:
         """A one-line note about an exception the app let escape (type and place only)."""
@@ -231,6 +235,7 @@ class HttpServer:
         if len(self._connections) >= self.config.max_connections:
             await self._refuse(reader, writer)
             return
+        self.accepted += 1
         conn = _Connection(self, reader, writer)
         self._connections.add(conn)
         if task is not None:
@@ -401,9 +406,17 @@ class _Connection:
             self._send_protocol_error(status, detail)
             self.server.access(self.client, "-", "-", status, _ms(t0))
             return None
-        if type(event) is h11.Request:
-            return event
-        return None  # ConnectionClosed (EOF) or PAUSED
+        if type(event) is not h11.Request:
+            return None  # ConnectionClosed (EOF) or PAUSED
+        # h11 bounds only incomplete heads; one that arrived whole in a read is measured here.
+        size = len(event.target) + sum(len(n) + len(v) + 4 for n, v in event.headers)
+        if size > config.max_header_bytes:
+            self._send_protocol_error(
+                431, f"request headers too large (limit {config.max_header_bytes} bytes)"
+            )
+            self.server.access(self.client, "-", "-", 431, _ms(t0))
+            return None
+        return event
 
     def _send_protocol_error(self, status: int, detail: str) -> None:
         conn = self.h11
@@ -433,13 +446,11 @@ class _Connection:
                         if not data:
                             return False
                         conn.receive_data(data)
-                    elif type(event) is h11.Data:
-                        left -= len(event.data)
-                        if left < 0:
-                            return False
-                    elif type(event) is h11.EndOfMessage:
-                        return True
-                    else:
+                        continue
+                    if type(event) is not h11.Data:
+                        return type(event) is h11.EndOfMessage
+                    left -= len(event.data)
+                    if left < 0:
                         return False
         except (TimeoutError, h11.RemoteProtocolError):
             return False
@@ -458,6 +469,7 @@ class _Exchange:
     __slots__ = (
         "aborted",
         "body_bytes",
+        "body_deadline",
         "body_done",
         "close_after",
         "complete",
@@ -482,6 +494,7 @@ class _Exchange:
         self.aborted = False
         self.body_done = False
         self.body_bytes = 0
+        self.body_deadline = 0.0
         self.close_after = False
         self.is_head = request.method == b"HEAD"
         self.waiter: asyncio.Future[None] | None = None
@@ -549,6 +562,9 @@ class _Exchange:
         if h.client_is_waiting_for_100_continue and h.our_state is h11.SEND_RESPONSE:
             conn.transport.write(h.send(h11.InformationalResponse(status_code=100, headers=[])))
         chunks: list[bytes] = []
+        loop = asyncio.get_running_loop()
+        if self.body_deadline == 0.0:
+            self.body_deadline = loop.time() + config.body_timeout_s
         while True:
             try:
                 event = h.next_event()
@@ -558,8 +574,9 @@ class _Exchange:
             if event is h11.NEED_DATA:
                 if chunks:
                     break
+                when = min(self.body_deadline, loop.time() + config.request_timeout_s)
                 try:
-                    async with asyncio.timeout(config.request_timeout_s):
+                    async with asyncio.timeout_at(when):
                         data = await conn.read()
                 except TimeoutError:
                     await self._abort(408, "request body not received in time")

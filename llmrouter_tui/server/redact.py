@@ -14,24 +14,34 @@ MASK = "[redacted]"
 
 
 class Redactor:
-    """Replaces every secret, and every FRAGMENT-character piece of one, with MASK."""
+    """Replaces every secret, and every FRAGMENT-character piece of one, with MASK.
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+    Pieces that occur in `public` text (model ids, provider names) are left alone, so a key
+    that happens to contain "gemini" does not blank out model names.
+    """
+
+    def __init__(self, secrets: Iterable[str], public: Iterable[str] = ()) -> None:
+        public_text = "\n".join(public)
         pieces: set[str] = set()
         for secret in secrets:
             if not secret or secret == DEMO_KEY:
                 continue
             pieces.add(secret)
             for start in range(len(secret) - FRAGMENT + 1):
-                pieces.add(secret[start : start + FRAGMENT])
+                piece = secret[start : start + FRAGMENT]
+                if piece not in public_text:
+                    pieces.add(piece)
         ordered = sorted(pieces, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
     @classmethod
-    def for_settings(cls, settings: Settings, extra: Iterable[str | None] = ()) -> Redactor:
+    def for_settings(
+        cls, settings: Settings, extra: Iterable[str | None] = (), public: Iterable[str] = ()
+    ) -> Redactor:
         """Every configured provider key plus `extra` secrets (e.g. the server token)."""
         keys = [p.api_key.reveal() for p in settings.providers.values() if p.api_key]
-        return cls([*keys, *(s for s in extra if s)])
+        names = [*settings.providers, *(p.kind for p in settings.providers.values())]
+        return cls([*keys, *(s for s in extra if s)], [*names, *public])
 
     def text(self, value: str) -> str:
         if self._pattern is None or not value:

@@ -1,0 +1,219 @@
+"""The ASGI 3 application: routing, auth, error answers and the runtime's lifecycle.
+
+Runs unchanged under the embedded server (`llmrouter-tui --serve`), uvicorn, hypercorn or
+gunicorn with uvicorn workers:
+
+    uvicorn --factory llmrouter_tui.server.app:create_app
+
+Without a runtime, the app opens one at lifespan startup from the environment
+(LLMROUTER_CONFIG, LLMROUTER_DATA_DIR, provider keys, LLMROUTER_SERVER_TOKEN; LLMROUTER_DEMO=1
+for the built-in fake upstream) and closes it at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from contextlib import ExitStack, suppress
+
+from ..core.errors import ConfigError, InputError, RouterError, StorageError
+from ..core.runtime import Runtime
+from .asgi import HTTPError, Request
+from .auth import TOKEN_ENV, bearer_matches, unauthorized
+from .errors import send_http_error
+from .redact import Redactor
+from .routes import OPEN_PATHS, ROUTES, Context, not_found
+from .types import Message, Receive, Scope, Send
+
+DEMO_ENV = "LLMROUTER_DEMO"
+DEFAULT_MAX_BODY = 1 << 20
+
+
+def _is_disconnect(exc: BaseException) -> bool:
+    """The client went away (this server's, uvicorn's or the OS's way of saying so)."""
+    return isinstance(exc, ConnectionError) or type(exc).__name__ == "ClientDisconnected"
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class LLMRouterApp:
+    """See the module docstring; build it with `create_app()`."""
+
+    def __init__(
+        self,
+        runtime: Runtime | None,
+        *,
+        token: str | None,
+        max_body_bytes: int,
+        live_timeout_s: float,
+        owns_runtime: bool,
+    ) -> None:
+        self._token = token.encode() if token else None
+        self.max_body_bytes = max_body_bytes
+        self._live_timeout_s = live_timeout_s
+        self._owns_runtime = owns_runtime
+        self._ctx: Context | None = None
+        self._stack = ExitStack()
+        self._open_lock = asyncio.Lock()
+        if runtime is not None:
+            self._ctx = self._context(runtime)
+
+    @property
+    def auth_required(self) -> bool:
+        return self._token is not None
+
+    @property
+    def runtime(self) -> Runtime | None:
+        return self._ctx.runtime if self._ctx is not None else None
+
+    def _context(self, runtime: Runtime) -> Context:
+        token = self._token.decode() if self._token else None
+        redactor = Redactor.for_settings(runtime.settings, [token], runtime.catalog.models)
+        return Context(runtime, redactor, self._live_timeout_s)
+
+    # ---- runtime lifecycle --------------------------------------------------------------------
+
+    def _open_from_env(self) -> Context:
+        """Open the runtime the environment describes (uvicorn/gunicorn deployments)."""
+        demo_url = None
+        if _env_flag(DEMO_ENV):
+            from ..demo import demo_upstream
+
+            demo_url = self._stack.enter_context(demo_upstream(True))
+        try:
+            runtime = Runtime.open(demo_upstream=demo_url)
+        except BaseException:
+            self._stack.close()
+            raise
+        self._owns_runtime = True
+        self._ctx = self._context(runtime)
+        return self._ctx
+
+    async def _ensure_context(self) -> Context:
+        if self._ctx is not None:
+            return self._ctx
+        async with self._open_lock:
+            return self._ctx or self._open_from_env()
+
+    async def aclose(self) -> None:
+        """Close the runtime (store flushed and closed) if this app owns it."""
+        ctx = self._ctx
+        if ctx is not None and self._owns_runtime:
+            self._ctx = None
+            await ctx.runtime.aclose()
+        self._stack.close()
+
+    # ---- ASGI ---------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await receive()
+            await send({"type": "websocket.close", "code": 1003})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message: Message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self._ensure_context()
+                except (ConfigError, StorageError) as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, self.max_body_bytes)
+        path = request.path
+        try:
+            if (
+                self._token is not None
+                and path not in OPEN_PATHS
+                and not bearer_matches(request.header(b"authorization"), self._token)
+            ):
+                raise unauthorized()
+            methods = ROUTES.get(path)
+            if methods is None:
+                raise not_found(path)
+            method = "GET" if request.method == "HEAD" else request.method
+            handler = methods.get(method)
+            if handler is None:
+                allowed = ", ".join(methods)
+                raise HTTPError(
+                    405,
+                    f"method {request.method} is not allowed on {path}; use {allowed}",
+                    headers=[(b"allow", allowed.encode())],
+                )
+            ctx = self._ctx or await self._ensure_context()
+            await handler(ctx, request, send)
+        except HTTPError as exc:
+            await self._answer(send, path, exc)
+        except InputError as exc:
+            await self._answer(send, path, HTTPError(exc.http_status, self._clean(str(exc))))
+        except StorageError as exc:
+            await self._answer(
+                send, path, HTTPError(503, self._clean(f"storage unavailable: {exc}"))
+            )
+        except RouterError as exc:
+            await self._answer(send, path, HTTPError(exc.http_status, self._clean(str(exc))))
+        except OSError as exc:
+            if not _is_disconnect(exc):
+                self._log_internal(request, exc)
+            await self._answer(send, path, HTTPError(500, "internal error"))
+        except Exception as exc:
+            self._log_internal(request, exc)
+            await self._answer(send, path, HTTPError(500, "internal error"))
+
+    async def _answer(self, send: Send, path: str, error: HTTPError) -> None:
+        # RuntimeError: a response was already under way; OSError: the client left.
+        with suppress(RuntimeError, OSError):
+            await send_http_error(send, path, error)
+
+    def _clean(self, text: str) -> str:
+        return self._ctx.redactor.text(text) if self._ctx is not None else text
+
+    def _log_internal(self, request: Request, exc: BaseException) -> None:
+        reason = self._clean(" ".join(str(exc).split()))[:200]
+        with suppress(OSError, ValueError):
+            sys.stderr.write(
+                f"llmrouter-tui: internal error on {request.method} {request.path}: "
+                f"{type(exc).__name__}: {reason}\n"
+            )
+
+
+def create_app(
+    runtime: Runtime | None = None,
+    *,
+    token: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    live_timeout_s: float = 3.0,
+    owns_runtime: bool | None = None,
+) -> LLMRouterApp:
+    """The ASGI app.
+
+    `runtime`: the core to serve; None opens one from the environment at startup (and the
+    app then owns and closes it). `token`: required bearer token; None reads
+    $LLMROUTER_SERVER_TOKEN (unset or empty means no auth). `owns_runtime`: close the given
+    runtime at lifespan shutdown (default: only when the app opened it).
+    """
+    if token is None:
+        token = os.environ.get(TOKEN_ENV) or None
+    owns = runtime is None if owns_runtime is None else owns_runtime
+    return LLMRouterApp(
+        runtime,
+        token=token,
+        max_body_bytes=max_body_bytes,
+        live_timeout_s=live_timeout_s,
+        owns_runtime=owns,
+    )

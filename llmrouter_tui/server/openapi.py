@@ -1,0 +1,670 @@
+"""The OpenAPI 3.1 description of the server's API, as data."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from .. import __version__
+
+JSON = "application/json"
+SSE = "text/event-stream"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema_type: str) -> dict[str, Any]:
+    return {"type": [schema_type, "null"]}
+
+
+def _obj(
+    properties: dict[str, Any], required: list[str] | None = None, **more: Any
+) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    schema.update(more)
+    return schema
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    reasons = {
+        400: "Malformed JSON or an invalid field (the detail names it)",
+        401: "Missing or wrong bearer token",
+        404: "Unknown path, or unknown prompt_id for /rate",
+        405: "Method not allowed on this path",
+        413: "Request body larger than the limit (1 MiB by default)",
+        415: "A body that is not JSON",
+        422: "The provider's content filter refused the request (its reason in detail)",
+        500: "Internal error (never a traceback)",
+        502: "Every candidate model failed; detail lists each attempt",
+        503: "Storage unavailable",
+        504: "The total deadline (total_timeout_s) ran out",
+    }
+    return {str(s): _json(_ref("Error"), reasons[s]) for s in statuses}
+
+
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+_BOOL_QUERY = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no", "on", "off"]}
+
+_ATTEMPT = _obj(
+    {
+        "model": {"type": "string"},
+        "provider": {"type": "string"},
+        "outcome": {
+            "type": "string",
+            "enum": [
+                "ok",
+                "cache_hit",
+                "error",
+                "timeout",
+                "skipped_no_key",
+                "skipped_circuit_open",
+                "cancelled",
+            ],
+        },
+        "status": _nullable("integer"),
+        "error": _nullable("string"),
+        "message": _nullable("string"),
+        "ms": {"type": "number"},
+        "started_at": {"type": "number"},
+    },
+    ["model", "provider", "outcome"],
+)
+
+_TOKENS = _obj(
+    {
+        "prompt": {"type": "integer"},
+        "completion": {"type": "integer"},
+        "total": {"type": "integer"},
+        "estimated": {"type": "boolean"},
+    },
+    ["prompt", "completion", "total", "estimated"],
+)
+
+_CHAT_RESULT = _obj(
+    {
+        "prompt_id": {"type": "string"},
+        "model_used": _nullable("string"),
+        "response_text": {"type": "string"},
+        "latency_ms": {"type": "number"},
+        "token_count": {"type": "integer"},
+        "from_cache": {"type": "boolean"},
+        "requested_model": {"type": "string"},
+        "provider": _nullable("string"),
+        "fallback_used": {"type": "boolean"},
+        "ttft_ms": _nullable("number"),
+        "tokens": _ref("Tokens"),
+        "attempts": {"type": "array", "items": _ref("Attempt")},
+        "notice": _nullable("string"),
+        "status": {"type": "string", "enum": ["ok", "error", "cancelled"]},
+        "finish_reason": _nullable("string"),
+        "truncated": {"type": "boolean"},
+        "template_id": _nullable("string"),
+        "conversation_id": _nullable("string"),
+        "error": _nullable("string"),
+        "error_kind": _nullable("string"),
+        "demo": {"type": "boolean"},
+        "created_at": {"type": "string"},
+        "warnings": {"type": "array", "items": {"type": "string"}},
+    },
+    [
+        "prompt_id",
+        "model_used",
+        "response_text",
+        "latency_ms",
+        "token_count",
+        "from_cache",
+        "requested_model",
+        "fallback_used",
+        "ttft_ms",
+        "tokens",
+        "attempts",
+        "notice",
+        "status",
+    ],
+    description="The record of one routed request (the original's six fields first).",
+)
+
+_MESSAGE = _obj(
+    {
+        "role": {"type": "string", "enum": ["system", "user", "assistant"]},
+        "content": {"type": "string"},
+    },
+    ["role", "content"],
+)
+
+_CHAT_REQUEST = _obj(
+    {
+        "prompt": {
+            "type": "string",
+            "description": "The prompt (one of prompt, template_id, messages).",
+        },
+        "template_id": {"type": "string"},
+        "template_vars": {"type": "object", "additionalProperties": {"type": ["string", "number"]}},
+        "template": {
+            "type": "string",
+            "description": "Legacy: a template id; `prompt` then "
+            "fills its first variable that has no value and no default.",
+        },
+        "messages": {"type": "array", "items": _ref("Message"), "minItems": 1},
+        "system": {"type": "string"},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "max_tokens": {"type": "integer", "minimum": 1},
+        "conversation_id": {"type": "string"},
+        "model": {"type": "string", "description": "Same as the model query parameter."},
+        "ignore_cache": {"type": "boolean"},
+        "stream": {"type": "boolean"},
+    },
+    description="Unknown fields are ignored.",
+)
+
+_CHAT_EVENT = {
+    "description": "One `data:` event of POST /chat?stream=true.",
+    "oneOf": [
+        _obj(
+            {
+                "type": {"const": "start"},
+                "prompt_id": _nullable("string"),
+                "requested_model": _nullable("string"),
+                "model": {"type": "string"},
+                "notice": _nullable("string"),
+            },
+            ["type", "prompt_id", "model"],
+        ),
+        _obj({"type": {"const": "delta"}, "text": {"type": "string"}}, ["type", "text"]),
+        _obj({"type": {"const": "done"}, "result": _ref("ChatResult")}, ["type", "result"]),
+        _obj(
+            {
+                "type": {"const": "error"},
+                "error": _obj(
+                    {
+                        "status": {"type": "integer"},
+                        "kind": _nullable("string"),
+                        "message": {"type": "string"},
+                    },
+                    ["status", "message"],
+                ),
+                "result": _ref("ChatResult"),
+            },
+            ["type", "error"],
+        ),
+    ],
+}
+
+_ERROR = _obj(
+    {
+        "detail": {"type": "string"},
+        "prompt_id": {"type": "string"},
+        "error_kind": _nullable("string"),
+        "attempts": {"type": "array", "items": _ref("Attempt")},
+        "error": _ref("OpenAIErrorObject"),
+    },
+    ["detail"],
+    description="Every error. Under /v1 it also carries OpenAI's `error` object.",
+)
+
+_OPENAI_ERROR_OBJECT = _obj(
+    {
+        "message": {"type": "string"},
+        "type": {"type": "string"},
+        "code": _nullable("string"),
+        "param": _nullable("string"),
+    },
+    ["message", "type"],
+)
+
+_RATE_REQUEST = _obj(
+    {
+        "prompt_id": {"type": "string"},
+        "model": {"type": ["string", "null"]},
+        "rating": {"type": "integer", "minimum": 1, "maximum": 5},
+        "feedback": _nullable("string"),
+    },
+    ["prompt_id", "rating"],
+)
+
+_RATE_FEEDBACK = _obj(
+    {"feedback": _nullable("string"), "model": _nullable("string")},
+    description="Optional body of the query form ?prompt_id=&score=.",
+)
+
+_RATING = _obj(
+    {
+        "status": {"const": "ok"},
+        "message": {"type": "string"},
+        "prompt_id": {"type": "string"},
+        "model": _nullable("string"),
+        "rating": {"type": "integer", "minimum": 1, "maximum": 5},
+        "feedback": _nullable("string"),
+        "created_at": {"type": "string"},
+    },
+    ["status", "prompt_id", "model", "rating", "feedback", "created_at"],
+)
+
+_PER_MODEL = _obj(
+    {
+        "requests": {"type": "integer"},
+        "ok": {"type": "integer"},
+        "errors": {"type": "integer"},
+        "cache_hits": {"type": "integer"},
+        "fallbacks": {"type": "integer"},
+        "p50_latency_ms": _nullable("number"),
+        "p95_latency_ms": _nullable("number"),
+        "p50_ttft_ms": _nullable("number"),
+        "p95_ttft_ms": _nullable("number"),
+        "avg_rating": _nullable("number"),
+        "ratings": {"type": "integer"},
+        "prompt_tokens": {"type": "integer"},
+        "completion_tokens": {"type": "integer"},
+        "total_tokens": {"type": "integer"},
+    },
+    ["requests", "ok", "errors"],
+)
+
+_STATS = _obj(
+    {
+        "model_usage": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "avg_latency": {"type": ["number", "null"], "description": "Seconds (ok requests)."},
+        "avg_rating": _nullable("number"),
+        "total_fallbacks": {"type": "integer"},
+        "total_prompts": {"type": "integer"},
+        "ok": {"type": "integer"},
+        "errors": {"type": "integer"},
+        "cancelled": {"type": "integer"},
+        "cache_hits": {"type": "integer"},
+        "cache_hit_rate": {"type": "number"},
+        "tokens": {"type": "object"},
+        "ratings": {"type": "object"},
+        "per_model": {"type": "object", "additionalProperties": _ref("PerModelStats")},
+        "percentiles_approximate": {"type": "boolean"},
+    },
+    ["model_usage", "avg_latency", "avg_rating", "total_fallbacks", "total_prompts"],
+)
+
+_MODEL_ROW = _obj(
+    {
+        "id": {"type": "string"},
+        "provider": {"type": "string"},
+        "label": {"type": "string"},
+        "context_window": _nullable("integer"),
+        "status": {
+            "type": "string",
+            "description": "available, preview, deprecated, no key, "
+            "no provider, cooling down, 'retired → REPLACEMENT', or for ?live=true "
+            "'not in catalog (live listing)'.",
+        },
+        "catalog_status": _nullable("string"),
+        "replacement": _nullable("string"),
+        "shutdown": _nullable("string"),
+        "kind": _nullable("string"),
+        "live": {
+            "type": ["boolean", "null"],
+            "description": "Only with ?live=true: listed "
+            "by the provider now (null when its listing failed).",
+        },
+    },
+    ["id", "provider", "label", "context_window", "status"],
+)
+
+_MODELS = _obj(
+    {
+        "available_models": {"type": "array", "items": {"type": "string"}},
+        "note": {"type": "string"},
+        "default_model": {"type": "string"},
+        "models": {"type": "array", "items": _ref("ModelRow")},
+        "live": {
+            "type": "object",
+            "description": "Only with ?live=true: per provider {ok, count} or {ok, error}.",
+            "additionalProperties": _obj(
+                {
+                    "ok": {"type": "boolean"},
+                    "count": {"type": "integer"},
+                    "error": {"type": "string"},
+                },
+                ["ok"],
+            ),
+        },
+    },
+    ["available_models", "note", "models"],
+)
+
+_TEMPLATE = _obj(
+    {
+        "id": {"type": "string"},
+        "title": {"type": "string"},
+        "category": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "variables": {"type": "array", "items": {"type": "string"}},
+        "defaults": {"type": "object", "additionalProperties": {"type": "string"}},
+        "system": _nullable("string"),
+        "description": _nullable("string"),
+        "prompt": {"type": "string"},
+    },
+    ["id", "title", "variables", "prompt"],
+)
+
+_TEMPLATES = _obj(
+    {
+        "templates": {"type": "array", "items": _ref("Template")},
+        "count": {"type": "integer"},
+        "warning": _nullable("string"),
+    },
+    ["templates", "count"],
+)
+
+_HEALTH = _obj(
+    {
+        "status": {"const": "ok"},
+        "version": {"type": "string"},
+        "demo": {"type": "boolean"},
+        "default_model": {"type": "string"},
+        "providers": {
+            "type": "object",
+            "additionalProperties": _obj(
+                {"kind": {"type": "string"}, "has_key": {"type": "boolean"}},
+                ["kind", "has_key"],
+                additionalProperties=False,
+            ),
+        },
+        "uptime_s": {"type": "number"},
+    },
+    ["status", "providers"],
+)
+
+_OPENAI_REQUEST = _obj(
+    {
+        "model": {"type": "string"},
+        "messages": {
+            "type": "array",
+            "minItems": 1,
+            "items": _obj(
+                {
+                    "role": {
+                        "type": "string",
+                        "enum": ["system", "developer", "user", "assistant"],
+                    },
+                    "content": {"type": ["string", "array"]},
+                },
+                ["role", "content"],
+            ),
+        },
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "max_tokens": {"type": "integer", "minimum": 1},
+        "max_completion_tokens": {"type": "integer", "minimum": 1},
+        "stream": {"type": "boolean"},
+        "stream_options": _obj({"include_usage": {"type": "boolean"}}),
+        "n": {"const": 1},
+        "ignore_cache": {"type": "boolean", "description": "Extension: skip the cache."},
+    },
+    ["messages"],
+    description="Other OpenAI sampling options are accepted and ignored; tools are refused.",
+)
+
+_USAGE = _obj(
+    {
+        "prompt_tokens": {"type": "integer"},
+        "completion_tokens": {"type": "integer"},
+        "total_tokens": {"type": "integer"},
+    },
+    ["prompt_tokens", "completion_tokens", "total_tokens"],
+)
+
+_COMPLETION = _obj(
+    {
+        "id": {"type": "string"},
+        "object": {"const": "chat.completion"},
+        "created": {"type": "integer"},
+        "model": {"type": "string", "description": "The model that answered."},
+        "choices": {
+            "type": "array",
+            "items": _obj(
+                {
+                    "index": {"type": "integer"},
+                    "message": _obj(
+                        {"role": {"const": "assistant"}, "content": {"type": "string"}},
+                        ["role", "content"],
+                    ),
+                    "finish_reason": {"type": "string"},
+                },
+                ["index", "message", "finish_reason"],
+            ),
+        },
+        "usage": _ref("Usage"),
+        "x_llmrouter": {
+            "type": "object",
+            "description": "Router details: the /chat record without response_text.",
+        },
+    },
+    ["id", "object", "created", "model", "choices", "usage", "x_llmrouter"],
+)
+
+_CHUNK = {
+    "description": "One `data:` event of a streamed completion; `data: [DONE]` ends a "
+    "successful stream, a failure after the first chunk is an error event and no [DONE].",
+    "oneOf": [
+        _obj(
+            {
+                "id": {"type": "string"},
+                "object": {"const": "chat.completion.chunk"},
+                "created": {"type": "integer"},
+                "model": {"type": "string"},
+                "choices": {
+                    "type": "array",
+                    "items": _obj(
+                        {
+                            "index": {"type": "integer"},
+                            "delta": _obj(
+                                {"role": {"type": "string"}, "content": {"type": "string"}}
+                            ),
+                            "finish_reason": _nullable("string"),
+                        },
+                        ["index", "delta", "finish_reason"],
+                    ),
+                },
+                "usage": _ref("Usage"),
+                "x_llmrouter": {"type": "object"},
+            },
+            ["id", "object", "created", "model", "choices"],
+        ),
+        _obj({"error": _ref("OpenAIErrorObject"), "x_llmrouter": {"type": "object"}}, ["error"]),
+    ],
+}
+
+_MODEL_LIST = _obj(
+    {
+        "object": {"const": "list"},
+        "data": {
+            "type": "array",
+            "items": _obj(
+                {
+                    "id": {"type": "string"},
+                    "object": {"const": "model"},
+                    "created": {"type": "integer"},
+                    "owned_by": {"type": "string"},
+                    "x_llmrouter": {"type": "object"},
+                },
+                ["id", "object", "created", "owned_by"],
+            ),
+        },
+    },
+    ["object", "data"],
+)
+
+SCHEMAS: dict[str, Any] = {
+    "Attempt": _ATTEMPT,
+    "Tokens": _TOKENS,
+    "ChatResult": _CHAT_RESULT,
+    "Message": _MESSAGE,
+    "ChatRequest": _CHAT_REQUEST,
+    "ChatStreamEvent": _CHAT_EVENT,
+    "Error": _ERROR,
+    "OpenAIErrorObject": _OPENAI_ERROR_OBJECT,
+    "RateRequest": _RATE_REQUEST,
+    "RateFeedback": _RATE_FEEDBACK,
+    "Rating": _RATING,
+    "PerModelStats": _PER_MODEL,
+    "Stats": _STATS,
+    "ModelRow": _MODEL_ROW,
+    "Models": _MODELS,
+    "Template": _TEMPLATE,
+    "Templates": _TEMPLATES,
+    "Health": _HEALTH,
+    "OpenAIChatRequest": _OPENAI_REQUEST,
+    "Usage": _USAGE,
+    "ChatCompletion": _COMPLETION,
+    "ChatCompletionChunk": _CHUNK,
+    "ModelList": _MODEL_LIST,
+}
+
+_COMMON = (401, 405, 500)
+
+PATHS: dict[str, Any] = {
+    "/chat": {
+        "post": {
+            "summary": "Route a prompt (whole reply, or SSE with stream=true)",
+            "parameters": [
+                _query("model", "Model id (also accepted in the body)", {"type": "string"}),
+                _query("ignore_cache", "Skip the cache for this request", _BOOL_QUERY),
+                _query("stream", "Answer text/event-stream", _BOOL_QUERY),
+            ],
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref("ChatRequest")}}},
+            "responses": {
+                "200": {
+                    "description": "The record; with stream=true, SSE events (ChatStreamEvent)",
+                    "content": {
+                        JSON: {"schema": _ref("ChatResult")},
+                        SSE: {
+                            "schema": {"type": "string"},
+                            "x-event-schema": _ref("ChatStreamEvent"),
+                        },
+                    },
+                },
+                **_errors(400, 413, 415, 422, 502, 504, *_COMMON),
+            },
+        }
+    },
+    "/rate": {
+        "post": {
+            "summary": "Rate a reply 1-5 (JSON form, or ?prompt_id=&score=)",
+            "parameters": [
+                _query("prompt_id", "Query form: the prompt_id to rate", {"type": "string"}),
+                _query("score", "Query form: 1 to 5", {"type": "string", "pattern": "^[1-5]$"}),
+            ],
+            "requestBody": {
+                "required": False,
+                "content": {
+                    JSON: {"schema": {"oneOf": [_ref("RateRequest"), _ref("RateFeedback")]}}
+                },
+            },
+            "responses": {
+                "200": _json(_ref("Rating"), "The rating as stored"),
+                **_errors(400, 404, 413, 415, 503, *_COMMON),
+            },
+        }
+    },
+    "/stats": {
+        "get": {
+            "summary": "Analytics",
+            "responses": {"200": _json(_ref("Stats"), "Stats"), **_errors(503, *_COMMON)},
+        }
+    },
+    "/models": {
+        "get": {
+            "summary": "Models: the original's list plus status per model",
+            "parameters": [_query("live", "Merge the providers' live listings", _BOOL_QUERY)],
+            "responses": {"200": _json(_ref("Models"), "Models"), **_errors(400, *_COMMON)},
+        }
+    },
+    "/templates": {
+        "get": {
+            "summary": "Prompt templates with their variables",
+            "responses": {"200": _json(_ref("Templates"), "Templates"), **_errors(*_COMMON)},
+        }
+    },
+    "/health": {
+        "get": {
+            "summary": "Liveness and which providers have keys (no token needed)",
+            "security": [],
+            "responses": {"200": _json(_ref("Health"), "Healthy"), **_errors(405, 500)},
+        }
+    },
+    "/v1/chat/completions": {
+        "post": {
+            "summary": "OpenAI-compatible chat completions (stream and non-stream)",
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": _ref("OpenAIChatRequest")}},
+            },
+            "responses": {
+                "200": {
+                    "description": "chat.completion, or SSE chunks with stream=true",
+                    "content": {
+                        JSON: {"schema": _ref("ChatCompletion")},
+                        SSE: {
+                            "schema": {"type": "string"},
+                            "x-event-schema": _ref("ChatCompletionChunk"),
+                        },
+                    },
+                },
+                **_errors(400, 413, 415, 422, 502, 504, *_COMMON),
+            },
+        }
+    },
+    "/v1/models": {
+        "get": {
+            "summary": "OpenAI-compatible model list",
+            "responses": {"200": _json(_ref("ModelList"), "Models"), **_errors(*_COMMON)},
+        }
+    },
+    "/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1"), **_errors(*_COMMON)},
+        }
+    },
+}
+
+
+@cache
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document (built once)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "llmrouter-tui server",
+            "version": __version__,
+            "description": "Routes chat prompts to Groq, Gemini and OpenAI-compatible models "
+            "with retries, fallback, cache, logs, ratings and analytics. Errors are "
+            '{"detail": "..."}. The bearer token is required only when the server has one.',
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+@cache
+def document_bytes() -> bytes:
+    """The document as compact JSON."""
+    return json.dumps(document(), ensure_ascii=False, separators=(",", ":")).encode()

@@ -1,0 +1,91 @@
+"""How a routed Result becomes an HTTP answer: statuses, error details, /chat stream events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.types import Result, Started
+from .asgi import HTTPError, dumps
+from .redact import Redactor
+
+#: Result.error_kind -> HTTP status for a request that failed for good.
+FAILURE_STATUS: dict[str, int] = {
+    "deadline": 504,  # total_timeout_s ran out
+    "content_filter": 422,  # the provider refused the content; retrying elsewhere will not help
+    "bad_request": 400,  # the provider rejected the request itself (e.g. bad parameters)
+}
+DEFAULT_FAILURE_STATUS = 502  # every candidate failed (or the stream broke)
+
+
+def failure_status(result: Result) -> int:
+    return FAILURE_STATUS.get(result.error_kind or "", DEFAULT_FAILURE_STATUS)
+
+
+def failure_detail(result: Result, redactor: Redactor) -> str:
+    """The reason with every attempt listed (the router's summary), keys removed."""
+    return redactor.text(result.error or "the request failed")
+
+
+def record(result: Result, redactor: Redactor) -> dict[str, Any]:
+    """The full result record as JSON-ready data, keys removed from error texts."""
+    return redactor.record(result.as_dict())
+
+
+def failure_error(result: Result, redactor: Redactor) -> HTTPError:
+    """An HTTPError for a failed Result: detail plus prompt_id, error_kind and attempts."""
+    data = record(result, redactor)
+    return HTTPError(
+        failure_status(result),
+        failure_detail(result, redactor),
+        extra={
+            "prompt_id": result.prompt_id,
+            "error_kind": result.error_kind,
+            "attempts": data["attempts"],
+        },
+    )
+
+
+def sse(payload: Any) -> bytes:
+    """One server-sent event carrying JSON (a single `data:` line)."""
+    return b"data: " + dumps(payload) + b"\n\n"
+
+
+class ChatStreamShape:
+    """Events of `POST /chat?stream=true`.
+
+    `start` (prompt_id, model…), `delta` (text) per piece, then exactly one of `done` (the
+    full record, as the non-streaming reply) or `error` (`{"error": {...}}`, never a normal end).
+    """
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+
+    def opening(self, model: str, started: Started | None) -> bytes:
+        return sse(
+            {
+                "type": "start",
+                "prompt_id": started.prompt_id if started else None,
+                "requested_model": started.requested_model if started else None,
+                "model": model,
+                "notice": started.notice if started else None,
+            }
+        )
+
+    def delta(self, text: str) -> bytes:
+        return sse({"type": "delta", "text": text})
+
+    def done(self, result: Result) -> bytes:
+        return sse({"type": "done", "result": record(result, self._redactor)})
+
+    def failed(self, result: Result) -> bytes:
+        return sse(
+            {
+                "type": "error",
+                "error": {
+                    "status": failure_status(result),
+                    "kind": result.error_kind,
+                    "message": failure_detail(result, self._redactor),
+                },
+                "result": record(result, self._redactor),
+            }
+        )

@@ -1,0 +1,247 @@
+"""Turn /chat and /rate inputs (query string + JSON body) into checked values.
+
+Every check names the field it rejects. Unknown body fields are ignored, as the original
+FastAPI app did, so old scripts that send extra keys keep working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.templates import TemplateSet
+from ..core.types import ChatRequest
+from .asgi import HTTPError, Request
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def bad(field: str, expected: str, value: object) -> HTTPError:
+    """400 naming the field, what it must be and what was sent."""
+    return HTTPError(400, f"{field} must be {expected}; got {_type_name(value)}")
+
+
+def opt_str(body: Mapping[str, Any], field: str) -> str | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise bad(field, "a string", value)
+    return value
+
+
+def opt_bool(body: Mapping[str, Any], field: str) -> bool | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise bad(field, "true or false", value)
+    return value
+
+
+def opt_number(body: Mapping[str, Any], field: str) -> float | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise bad(field, "a number", value)
+    return value
+
+
+def opt_int(body: Mapping[str, Any], field: str) -> int | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise bad(field, "a whole number", value)
+    return value
+
+
+def query_bool(request: Request, name: str) -> bool | None:
+    """A true/false query parameter (true|false|1|0|yes|no|on|off)."""
+    raw = request.query_value(name)
+    if raw is None:
+        return None
+    lowered = raw.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise HTTPError(400, f"query parameter {name} must be true or false; got {raw!r}")
+
+
+def merge(field: str, from_query: Any, from_body: Any) -> Any:
+    """A value that may come from the query string or the body, but not two different ones."""
+    if from_query is None:
+        return from_body
+    if from_body is not None and from_body != from_query:
+        raise HTTPError(
+            400,
+            f"{field} is given in both the query string ({from_query!r}) and the body "
+            f"({from_body!r}); give it once",
+        )
+    return from_query
+
+
+def require_object(body: Any, what: str) -> dict[str, Any]:
+    if body is None:
+        raise HTTPError(400, f"the request body must be a JSON object ({what})")
+    if not isinstance(body, dict):
+        raise bad("the request body", f"a JSON object ({what})", body)
+    return body
+
+
+def template_vars(body: Mapping[str, Any]) -> dict[str, str]:
+    raw = body.get("template_vars")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise bad("template_vars", "an object of name: value", raw)
+    values: dict[str, str] = {}
+    for name, value in raw.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise bad(f"template_vars.{name}", "a string or a number", value)
+        values[name] = value if isinstance(value, str) else str(value)
+    return values
+
+
+def legacy_template_vars(
+    templates: TemplateSet, template_id: str, prompt: str, values: dict[str, str]
+) -> dict[str, str]:
+    """The original's `{"prompt": P, "template": ID}`: P fills the template's first variable
+    that has neither a value in template_vars nor a default."""
+    template = templates.get(template_id)
+    if template is None:
+        return values  # the router reports the unknown template id with its hint
+    given = {name for name, value in values.items() if value.strip()}
+    free = [v for v in template.variables if v not in given and v not in template.defaults]
+    if not free:
+        names = ", ".join(template.variables) or "none"
+        raise HTTPError(
+            400,
+            f"template {template_id!r} has no variable left for prompt (its variables: "
+            f"{names}); use template_id and template_vars instead",
+        )
+    return {**values, free[0]: prompt}
+
+
+@dataclass(frozen=True, slots=True)
+class ChatInput:
+    """A validated /chat request."""
+
+    request: ChatRequest
+    stream: bool
+
+
+def parse_chat(request: Request, body: Any, templates: TemplateSet) -> ChatInput:
+    """/chat: query `model`, `ignore_cache`, `stream` plus the JSON body."""
+    body = require_object(body, "with prompt, template_id or messages")
+    model = merge("model", request.query_value("model"), opt_str(body, "model"))
+    ignore_cache = merge(
+        "ignore_cache", query_bool(request, "ignore_cache"), opt_bool(body, "ignore_cache")
+    )
+    stream = merge("stream", query_bool(request, "stream"), opt_bool(body, "stream"))
+    prompt = opt_str(body, "prompt")
+    template_id = opt_str(body, "template_id")
+    legacy = opt_str(body, "template")
+    values = template_vars(body)
+    if legacy is not None:
+        if template_id is not None:
+            raise HTTPError(400, "give template_id or the legacy template field, not both")
+        template_id = legacy
+        if prompt is not None:
+            values = legacy_template_vars(templates, legacy, prompt, values)
+            prompt = None
+    messages = body.get("messages")
+    if messages is not None and not isinstance(messages, list):
+        raise bad("messages", "an array of {role, content} objects", messages)
+    for index, item in enumerate(messages or ()):
+        if not isinstance(item, dict):
+            raise bad(f"messages[{index}]", "an object with role and content", item)
+        for key in ("role", "content"):
+            if not isinstance(item.get(key), str):
+                raise bad(f"messages[{index}].{key}", "a string", item.get(key))
+    chat = ChatRequest(
+        model=model,
+        prompt=prompt,
+        template_id=template_id,
+        template_vars=values,
+        messages=messages,
+        system=opt_str(body, "system"),
+        temperature=opt_number(body, "temperature"),
+        max_tokens=opt_int(body, "max_tokens"),
+        ignore_cache=bool(ignore_cache),
+        conversation_id=opt_str(body, "conversation_id"),
+        source="serve",
+    )
+    return ChatInput(chat, bool(stream))
+
+
+@dataclass(frozen=True, slots=True)
+class RateInput:
+    """A validated /rate request."""
+
+    prompt_id: str
+    rating: object  # checked by the core: a whole number 1..5
+    feedback: str | None
+    model: str | None
+
+
+def _score_from_query(raw: str, name: str) -> int:
+    text = raw.strip()
+    if not text.lstrip("-").isdigit():
+        raise HTTPError(400, f"{name} must be a whole number from 1 to 5; got {raw!r}")
+    return int(text)
+
+
+def parse_rate(request: Request, body: Any) -> RateInput:
+    """/rate: JSON {prompt_id, model, rating, feedback} or ?prompt_id=&score=N (+ {feedback})."""
+    query = request.query
+    if "prompt_id" in query or "score" in query or "rating" in query:
+        prompt_id = request.query_value("prompt_id")
+        if not prompt_id:
+            raise HTTPError(400, "prompt_id is required (query parameter)")
+        score_name = "score" if "score" in query else "rating"
+        raw_score = request.query_value(score_name)
+        if raw_score is None:
+            raise HTTPError(400, "score is required (query parameter, 1 to 5)")
+        extra: dict[str, Any] = {}
+        if body is not None:
+            extra = require_object(body, "with an optional feedback")
+        return RateInput(
+            prompt_id=prompt_id,
+            rating=_score_from_query(raw_score, score_name),
+            feedback=merge("feedback", request.query_value("feedback"), opt_str(extra, "feedback")),
+            model=merge("model", request.query_value("model"), opt_str(extra, "model")),
+        )
+    body = require_object(body, "with prompt_id and rating, or use ?prompt_id=&score=")
+    prompt_id = opt_str(body, "prompt_id")
+    if not prompt_id:
+        raise HTTPError(400, "prompt_id is required")
+    rating = body.get("rating", body.get("score"))
+    if rating is None:
+        raise HTTPError(400, "rating is required (a whole number from 1 to 5)")
+    model = opt_str(body, "model")
+    return RateInput(prompt_id, rating, opt_str(body, "feedback"), model or None)
