@@ -112,7 +112,8 @@ def attempt_lines(attempts: Iterable[Attempt]) -> list[str]:
     """One line per attempt: model, provider, outcome, HTTP status and reason."""
     lines = []
     for a in attempts:
-        status = f" HTTP {a.status}" if a.status else ""
+        repeated = a.status and (a.message or "").startswith(f"HTTP {a.status}")
+        status = f" HTTP {a.status}" if a.status and not repeated else ""
         reason = f" — {a.message}" if a.message else (f" — {a.error}" if a.error else "")
         took = f" ({a.ms:.0f} ms)" if a.ms else ""
         lines.append(f"• {a.model} [{a.provider}] {a.outcome}{status}{reason}{took}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
@@ -17,7 +19,9 @@ class FeedbackModal(ModalScreen[tuple[int, str] | None]):
 
     CSS_PATH = "feedback.tcss"
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="feedback.cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="feedback.cancel")
+    ]
 
     def __init__(self, rating: int | None, feedback: str | None) -> None:
         super().__init__()
@@ -31,7 +35,7 @@ class FeedbackModal(ModalScreen[tuple[int, str] | None]):
             yield Label("Rating")
             yield Select(
                 [(stars(n), n) for n in range(5, 0, -1)],
-                value=self.rating if self.rating else Select.BLANK,
+                value=self.rating if self.rating else Select.NULL,
                 prompt="Choose 1–5",
                 id="feedback-rating",
                 compact=True,
@@ -51,9 +55,7 @@ class FeedbackModal(ModalScreen[tuple[int, str] | None]):
     def save(self) -> None:
         rating = self.query_one("#feedback-rating", Select).value
         if not isinstance(rating, int):
-            self.query_one("#feedback-error", Static).update(
-                "Choose a rating from 1 to 5 first."
-            )
+            self.query_one("#feedback-error", Static).update("Choose a rating from 1 to 5 first.")
             return
         self.dismiss((rating, self.query_one("#feedback-text", Input).value.strip()))
 

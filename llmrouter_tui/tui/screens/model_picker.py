@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
@@ -39,9 +39,7 @@ def context_label(window: int | None) -> str:
 
 def matches(row: dict[str, Any], needle: str) -> bool:
     """Whether a model row contains every word of `needle` (id, label, provider, status)."""
-    hay = " ".join(
-        str(row.get(k) or "") for k in ("id", "label", "provider", "status")
-    ).casefold()
+    hay = " ".join(str(row.get(k) or "") for k in ("id", "label", "provider", "status")).casefold()
     return all(word in hay for word in needle.casefold().split())
 
 
@@ -50,7 +48,7 @@ class ModelPicker(ModalScreen[str | None]):
 
     CSS_PATH = "model_picker.tcss"
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Close", id="picker.close"),
         Binding("down", "cursor_down", "Down", show=False, id="picker.down"),
         Binding("up", "cursor_up", "Up", show=False, id="picker.up"),
@@ -87,6 +85,8 @@ class ModelPicker(ModalScreen[str | None]):
         table = self.query_one(DataTable)
         table.clear()
         shown = [r for r in self.rows if matches(r, needle)] if needle.strip() else self.rows
+        if needle.strip():  # ids that match come before rows matching only by status or label
+            shown.sort(key=lambda r: not matches({"id": r["id"]}, needle))
         for row in shown:
             name = Content.assemble(
                 ("● " if row["id"] == self.current else "  ", "$accent"), row["id"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
@@ -15,7 +17,9 @@ class TextPromptModal(ModalScreen[str | None]):
 
     CSS_PATH = "text_prompt.tcss"
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="text-prompt.cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="text-prompt.cancel")
+    ]
 
     def __init__(self, title: str, label: str, value: str = "") -> None:
         super().__init__()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from textual.binding import Binding
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.reactive import reactive
 
@@ -15,10 +17,10 @@ class ConversationView(VerticalScroll, can_focus=True):
 
     DEFAULT_CSS = sibling_tcss(__file__)
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "select_previous", "Prev reply", id="reply.previous"),
         Binding("down", "select_next", "Next reply", id="reply.next"),
-        Binding("1", "screen.rate(1)", "Rate", key_display="1-5", id="reply.rate1"),
+        Binding("1", "screen.rate(1)", "Rate 1-5", key_display="1-5", id="reply.rate1"),
         Binding("2", "screen.rate(2)", "Rate 2", show=False, id="reply.rate2"),
         Binding("3", "screen.rate(3)", "Rate 3", show=False, id="reply.rate3"),
         Binding("4", "screen.rate(4)", "Rate 4", show=False, id="reply.rate4"),
@@ -31,8 +33,9 @@ class ConversationView(VerticalScroll, can_focus=True):
 
     selected: reactive[int] = reactive(-1, init=False)
 
-    def on_mount(self) -> None:
-        self.anchor()
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._follow = True
 
     @property
     def replies(self) -> list[ReplyView]:
@@ -64,12 +67,14 @@ class ConversationView(VerticalScroll, can_focus=True):
         self._show_selection()
 
     def _show_selection(self) -> None:
-        for index, reply in enumerate(self.replies):
-            reply.set_class(index == self.selected, "-selected")
+        for index, each in enumerate(self.replies):
+            each.set_class(index == self.selected, "-selected")
         reply = self.selected_reply
         if reply is not None:
             self.release_anchor()
-            self.scroll_to_widget(reply, animate=False, top=reply.outer_size.height > self.size.height)
+            self.scroll_to_widget(
+                reply, animate=False, top=reply.outer_size.height > self.size.height
+            )
 
     def on_blur(self) -> None:
         for reply in self.replies:
@@ -80,5 +85,24 @@ class ConversationView(VerticalScroll, can_focus=True):
 
     def follow(self) -> None:
         """Scroll to the end and keep following new output (until the user scrolls up)."""
-        self.anchor()
+        self._follow = True
         self.scroll_end(animate=False)
+        self.call_after_refresh(self.content_grew)
+
+    def unfollow(self) -> None:
+        """Stop following (the conversation is being replaced)."""
+        self._follow = False
+        self.anchor(False)
+
+    def content_grew(self) -> None:
+        """Keep the end in view while following.
+
+        The anchor is only set once the content overflows, so short conversations stay at
+        the top; scrolling up releases it and scrolling back to the end restores it.
+        """
+        if (
+            self._follow
+            and not self.is_anchored
+            and self.virtual_size.height > self.scrollable_content_region.height
+        ):
+            self.anchor()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import events
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import TextArea
 
@@ -15,13 +17,14 @@ class PromptInput(TextArea):
 
     DEFAULT_CSS = sibling_tcss(__file__)
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "submit", "Send", id="prompt.send"),
         Binding(
             "ctrl+j,shift+enter",
             "newline",
             "Newline",
             key_display="ctrl+j",
+            show=False,
             id="prompt.newline",
         ),
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.timer import Timer
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
@@ -12,6 +13,10 @@ from .._css import sibling_tcss
 from ..format import ReplyMeta, attempt_lines, error_headline, meta_line, stars
 
 ReplyState = str  # "pending" | "streaming" | "done" | "cancelled" | "error"
+
+#: Streamed text is rendered in batches this often: a relayout per token would make input
+#: lag at a thousand tokens per second.
+FLUSH_EVERY_S = 1 / 15
 
 
 class ReplyView(Vertical):
@@ -41,15 +46,22 @@ class ReplyView(Vertical):
         self.feedback = feedback
         self.state: ReplyState = state
         self.result: Result | None = None
+        #: The reply (and its prompt) are saved in the conversation.
+        self.persisted = False
         self._parts: list[str] = []
+        self._unshown: list[str] = []
+        self._flush_timer: Timer | None = None
         self._stream: MarkdownStream | None = None
 
     def compose(self) -> ComposeResult:
         yield Markdown(self.text, classes="reply-body")
         yield Static("", classes="reply-error", markup=False)
         yield Static(self._meta_text(), classes="reply-meta", markup=False)
-        yield Static(self.meta.notice if self.meta and self.meta.notice else "",
-                     classes="reply-notice", markup=False)
+        yield Static(
+            self.meta.notice if self.meta and self.meta.notice else "",
+            classes="reply-notice",
+            markup=False,
+        )
 
     # ---- parts -----------------------------------------------------------------------------
 
@@ -91,7 +103,7 @@ class ReplyView(Vertical):
     # ---- streaming -------------------------------------------------------------------------
 
     async def begin(self, model: str, prompt_id: str, notice: str | None) -> None:
-        """A request started on `model`: reset the reply and open a Markdown stream."""
+        """A request started on `model`: reset the reply for streaming."""
         await self._close_stream()
         self.prompt_id = prompt_id
         self.rating = None
@@ -104,13 +116,24 @@ class ReplyView(Vertical):
         self._set_notice(notice)
         self._set_state("streaming")
         self._set_meta(f"{model} · streaming…")
-        self._stream = Markdown.get_stream(self.body)
 
     async def add(self, text: str) -> None:
-        """Append streamed text."""
+        """Append streamed text (shown at most FLUSH_EVERY_S later)."""
         self._parts.append(text)
-        if self._stream is not None:
-            await self._stream.write(text)
+        self._unshown.append(text)
+        if self._flush_timer is None:
+            self._flush_timer = self.set_timer(FLUSH_EVERY_S, self._flush, name="reply-flush")
+
+    async def _flush(self) -> None:
+        """Hand the text gathered since the last flush to the Markdown stream."""
+        self._flush_timer = None
+        if not self._unshown:
+            return
+        text = "".join(self._unshown)
+        self._unshown.clear()
+        if self._stream is None:
+            self._stream = Markdown.get_stream(self.body)
+        await self._stream.write(text)
 
     async def restart(self, reason: str, next_model: str) -> None:
         """The text so far is void: clear it and keep streaming from `next_model`."""
@@ -118,7 +141,6 @@ class ReplyView(Vertical):
         self._parts = []
         await self.body.update("")
         self._set_meta(f"↻ {reason} — restarting on {next_model}…")
-        self._stream = Markdown.get_stream(self.body)
 
     def attempt_failed(self, event: AttemptFailed) -> None:
         """Say what is happening while the router retries or falls back."""
@@ -184,6 +206,10 @@ class ReplyView(Vertical):
         self._set_meta()
 
     async def _close_stream(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
+        self._unshown.clear()
         if self._stream is not None:
             stream, self._stream = self._stream, None
             await stream.stop()

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from contextlib import suppress
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import Input, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from .._css import sibling_tcss
 
@@ -22,7 +23,7 @@ class ConversationSidebar(Vertical):
 
     DEFAULT_CSS = sibling_tcss(__file__)
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "rename", "Rename", id="sidebar.rename"),
         Binding("delete,d", "delete", "Delete", key_display="del", id="sidebar.delete"),
     ]
@@ -95,7 +96,9 @@ class ConversationSidebar(Vertical):
             title = row.get("title") or "Untitled"
             marker = "▶ " if row["id"] == self.current_id else "  "
             label = Content.assemble(
-                marker, (title, "bold" if row["id"] == self.current_id else ""), "\n  ",
+                marker,
+                (title, "bold" if row["id"] == self.current_id else ""),
+                "\n  ",
                 (f"{count} message" + ("" if count == 1 else "s"), "dim"),
             )
             option_list.add_option(Option(label, id=row["id"]))
@@ -103,10 +106,8 @@ class ConversationSidebar(Vertical):
             empty = "No matches." if self.search_text.strip() else "No conversations yet."
             option_list.add_option(Option(Content.styled(empty, "dim"), disabled=True))
         if keep is not None:
-            try:
+            with suppress(OptionDoesNotExist):
                 option_list.highlighted = option_list.get_option_index(keep)
-            except Exception:
-                pass
 
     def set_current(self, conversation_id: str | None) -> None:
         """Mark the open conversation and refresh the list."""

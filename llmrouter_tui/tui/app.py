@@ -1,0 +1,167 @@
+"""The Textual application: three screens (modes) over one in-process Runtime."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any, ClassVar
+
+from textual import on
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.reactive import reactive
+from textual.signal import Signal
+from textual.widgets import Button
+
+from ..core.errors import RouterError
+from ..core.runtime import Runtime
+from ..core.types import Result
+from .commands import CommandSpec, LLMRouterCommands
+from .messages import NavigateTo, RatingRecorded, RequestRecorded, TemplateChosen
+from .screens.analytics import AnalyticsScreen
+from .screens.chat import ChatScreen
+from .screens.templates import TemplatesScreen
+
+
+class LLMRouterApp(App[None]):
+    """Chat, templates and analytics over `runtime` (which the caller closes)."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "llmrouter-tui"
+    DEFAULT_MODE = "chat"
+    COMMANDS = App.COMMANDS | {LLMRouterCommands}
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "help", "Help", id="app.help"),
+        Binding("f2", "switch_mode('chat')", "Chat", show=False, id="app.chat"),
+        Binding("f3", "switch_mode('templates')", "Templates", show=False, id="app.templates"),
+        Binding("f4", "switch_mode('analytics')", "Analytics", show=False, id="app.analytics"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
+    ]
+
+    #: The model the chat sends to (shown in every screen's top bar).
+    current_model: reactive[str] = reactive("")
+    #: True while the runtime talks to the built-in fake upstream.
+    demo_mode: reactive[bool] = reactive(False)
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.stats_changed: Signal[Result | dict[str, Any] | None] = Signal(self, "stats-changed")
+        self.runtime_changed: Signal[Runtime] = Signal(self, "runtime-changed")
+        self._exit_stack = ExitStack()
+        self._chat_screen: ChatScreen | None = None
+        self.add_mode("chat", self._make_chat_screen)
+        self.add_mode("templates", TemplatesScreen)
+        self.add_mode("analytics", AnalyticsScreen)
+        self._listen(runtime)
+        self.set_reactive(LLMRouterApp.current_model, runtime.settings.default_model)
+        self.set_reactive(LLMRouterApp.demo_mode, runtime.settings.demo)
+
+    def _listen(self, runtime: Runtime) -> None:
+        """Turn the core's callbacks into messages (they may come from any thread)."""
+
+        def request_recorded(result: Result) -> None:
+            self.post_message(RequestRecorded(result))
+
+        def rating_recorded(record: dict[str, Any]) -> None:
+            self.post_message(RatingRecorded(record))
+
+        runtime.on_request(request_recorded)
+        runtime.on_rating(rating_recorded)
+
+    async def on_unmount(self) -> None:
+        try:
+            await self.runtime.router.aclose()
+        finally:
+            self._exit_stack.close()
+
+    # ---- routing between screens -------------------------------------------------------------
+
+    def _make_chat_screen(self) -> ChatScreen:
+        self._chat_screen = ChatScreen()
+        return self._chat_screen
+
+    @property
+    def chat_screen(self) -> ChatScreen | None:
+        """The chat screen, once it exists."""
+        return self._chat_screen
+
+    async def _chat(self) -> ChatScreen:
+        await self.switch_mode("chat")
+        chat = self.chat_screen
+        assert chat is not None
+        return chat
+
+    @on(NavigateTo)
+    async def _navigate(self, event: NavigateTo) -> None:
+        await self.switch_mode(event.mode)
+
+    @on(TemplateChosen)
+    async def _use_template(self, event: TemplateChosen) -> None:
+        chat = await self._chat()
+        await chat.send_template(event.template_id, event.values)
+
+    @on(Button.Pressed, "#start-demo")
+    async def _demo_button(self) -> None:
+        await self.action_start_demo()
+
+    @on(RequestRecorded)
+    def _request_recorded(self, event: RequestRecorded) -> None:
+        self.stats_changed.publish(event.result)
+
+    @on(RatingRecorded)
+    def _rating_recorded(self, event: RatingRecorded) -> None:
+        self.stats_changed.publish(event.record)
+
+    # ---- actions (also offered by the command palette) ---------------------------------------
+
+    async def run_palette_command(self, spec: CommandSpec) -> None:
+        """Run a palette entry on the app, or on its mode's screen after switching there."""
+        if spec.mode is None:
+            await self.run_action(spec.action)
+            return
+        await self.switch_mode(spec.mode)
+        await self.run_action(spec.action, self.screen_stack[0])
+
+    async def choose_model(self, model: str) -> None:
+        """Use `model` in the chat from now on."""
+        chat = await self._chat()
+        chat.action_use_model(model)
+
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_start_demo(self) -> None:
+        """Switch to a runtime that talks to an in-process fake upstream."""
+        if self.runtime.settings.demo:
+            self.notify("Already in demo mode.")
+            return
+        from ..demo import demo_upstream
+
+        try:
+            url = self._exit_stack.enter_context(demo_upstream(True))
+            fresh = Runtime.open(settings=self.runtime.settings, demo_upstream=url)
+        except (OSError, RouterError) as exc:
+            self.notify(f"Could not start demo mode: {exc}", severity="error")
+            return
+        await self.replace_runtime(fresh)
+        self.notify(
+            "Replies now come from a built-in fake provider; nothing leaves this machine.",
+            title="Demo mode",
+        )
+
+    async def replace_runtime(self, runtime: Runtime) -> None:
+        """Use `runtime` from now on and close the previous one."""
+        chat = self.chat_screen
+        if chat is not None and chat.streaming:
+            chat.action_cancel_reply()
+        old, self.runtime = self.runtime, runtime
+        self._listen(runtime)
+        self.demo_mode = runtime.settings.demo
+        self.runtime_changed.publish(runtime)
+        self.stats_changed.publish(None)
+        await old.router.aclose()
+        old.close()
