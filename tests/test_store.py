@@ -434,9 +434,10 @@ def test_rating_and_re_rating(store: Store):
     store.record(make_result("p2", model_used=None, status="error", requested_model=OTHER))
     first = store.rate("p1", 2, "meh")
     assert first["model"] == MODEL and first["rating"] == 2 and first["feedback"] == "meh"
-    assert set(first) == {"prompt_id", "model", "rating", "feedback", "created_at"}
+    assert set(first) == {"prompt_id", "model", "rating", "feedback", "created_at", "warnings"}
+    assert first["warnings"] == []
     second = store.rate("p1", 5)
-    assert store.get_rating("p1") == second
+    assert store.get_rating("p1") == {k: v for k, v in second.items() if k != "warnings"}
     assert [r["rating"] for r in store.rating_history("p1")] == [2, 5]
     assert store.rate("p2", 1)["model"] == OTHER  # failed request: the requested model
     assert store.rate("p2", 3, model="custom:model")["model"] == "custom:model"
@@ -512,3 +513,17 @@ def test_conversations_crud_and_search(store: Store):
         with pytest.raises(UnknownConversationError, match=a):
             call()
     assert issubclass(UnknownConversationError, InputError)
+
+
+def test_storage_warnings_reach_the_hook_and_the_rating(store: Store):
+    store.record(make_result("p1"))
+    heard: list[str] = []
+    store.on_warning = heard.append
+    ratings_log = store.logs_dir / "ratings.jsonl"
+    ratings_log.unlink(missing_ok=True)
+    ratings_log.mkdir()  # writing a line into a directory fails, even as root
+    record = store.rate("p1", 4)
+    assert record["rating"] == 4 and store.get_rating("p1")["rating"] == 4
+    (warning,) = record["warnings"]
+    assert str(ratings_log) in warning and "the rating was kept" in warning
+    assert heard == [warning]

@@ -18,6 +18,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
 PROMPT_FIELDS: tuple[str, ...] = (
     "timestamp",
     "prompt_id",
@@ -115,10 +120,15 @@ class AppendLog:
         try:
             fd = self._open()
             try:
-                # A crashed or short write (any process) may have left a torn line: start a
-                # new line rather than glue this record onto it.
+                if fcntl is not None:
+                    # Appenders take turns (released by close), so another process's record
+                    # being written is never mistaken for a torn one.
+                    with contextlib.suppress(OSError):
+                        fcntl.flock(fd, fcntl.LOCK_EX)
+                # A crashed or short write (any process) may have left a torn line: end it
+                # rather than glue this record onto it.
                 if self._tail_is_torn():
-                    data = b"\n" + data
+                    data = self._after_torn_tail() + data
                 written = os.write(fd, data)  # the one write per record
             finally:
                 os.close(fd)
@@ -188,6 +198,16 @@ class AppendLog:
         os.fchmod(fd, 0o600)
         os.write(fd, self._header)
         return fd
+
+    def _after_torn_tail(self) -> bytes:
+        """What to write after a torn record so that it ends and every reader skips it."""
+        if self.fmt == "jsonl":
+            return b"\n"  # JSON lines never hold a raw newline
+        # A CSV record torn inside a quoted field would swallow the records after it: close
+        # the quote (an odd count so far) and add more fields than any record has, so the
+        # torn record is always skipped as garbled.
+        quotes = self.path.read_bytes().count(b'"')
+        return (b'"' if quotes % 2 else b"") + b"," * (len(self.fields) + 1) + b"\r\n"
 
     def _tail_is_torn(self) -> bool:
         try:

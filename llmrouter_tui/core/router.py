@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import random
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -96,6 +97,24 @@ class _Run:
     probe_key: str | None = None
 
 
+def _key_pattern(settings: Settings, public: Sequence[str]) -> re.Pattern[str] | None:
+    """Provider keys, and every 6-character piece of one, to mask in upstream error texts
+    (some servers echo the key they rejected). Pieces that are public words stay."""
+    if settings.demo:
+        return None  # every key is the built-in placeholder
+    public_text = "\n".join([*public, *settings.providers])
+    pieces: set[str] = set()
+    for provider in settings.providers.values():
+        key = provider.api_key.reveal() if provider.api_key else ""
+        if len(key) >= 6:
+            pieces.add(key)
+        pieces.update(
+            key[i : i + 6] for i in range(len(key) - 5) if key[i : i + 6] not in public_text
+        )
+    ordered = sorted(pieces, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+
 def _now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -133,6 +152,7 @@ class Router:
         self._sleep = sleep
         self._rng = rng
         self._listeners: list[Callable[[Result], None]] = []
+        self._keys = _key_pattern(settings, list(self.catalog.models))
         routing = settings.routing
         self._timeouts = Timeouts(
             connect_s=routing.connect_timeout_s,
@@ -369,6 +389,8 @@ class Router:
                                 end = item
                 except ProviderFailure as exc:
                     failure = exc
+                    if self._keys is not None:  # never store, log or show a key
+                        failure.message = self._keys.sub("[redacted]", failure.message)
                 elapsed_ms = (self._clock() - attempt_start) * 1000
                 if failure is None and end is not None:
                     self.breaker.record_success(candidate.key)

@@ -8,11 +8,12 @@ asyncio loop and worker threads at the same time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -66,6 +67,8 @@ class Store:
             AppendLog(self._logs_dir / "ratings.csv", RATING_FIELDS, "csv"),
         )
         self._warnings: deque[str] = deque(maxlen=_MAX_WARNINGS)
+        # Called with each storage warning as it happens (the server prints them on stderr).
+        self.on_warning: Callable[[str], None] | None = None
         self._puts = 0
         self.conversations = Conversations(self._use)
 
@@ -151,8 +154,16 @@ class Store:
                 warnings += recorder.write_logs(
                     self._prompt_logs, recorder.log_row(result), "the reply was kept"
                 )
-            self._warnings.extend(warnings)
+            self._warn(*warnings)
         return warnings
+
+    def _warn(self, *warnings: str) -> None:
+        """Keep storage warnings for UIs and tell the on_warning hook, if any."""
+        self._warnings.extend(warnings)
+        if self.on_warning is not None:
+            for warning in warnings:
+                with contextlib.suppress(Exception):  # a broken hook must not lose a record
+                    self.on_warning(warning)
 
     def get_request(self, prompt_id: str) -> dict[str, Any] | None:
         """The recorded request row (booleans as bool), if any."""
@@ -187,7 +198,7 @@ class Store:
                 return _cache.get(conn, key, now)
             except sqlite3.Error as exc:
                 # The cache only saves time: a broken read must not fail the request.
-                self._warnings.append(f"could not read the cache in {self._path}: {exc}")
+                self._warn(f"could not read the cache in {self._path}: {exc}")
                 return None
 
     def cache_put(
@@ -205,7 +216,7 @@ class Store:
                 if self._puts % _PURGE_EVERY == 0:
                     _cache.purge_expired(conn, now)
             except sqlite3.Error as exc:
-                self._warnings.append(f"could not write the cache in {self._path}: {exc}")
+                self._warn(f"could not write the cache in {self._path}: {exc}")
 
     def cache_purge(self, now: float | None = None) -> int:
         """Delete expired cache entries; return how many."""
@@ -224,15 +235,15 @@ class Store:
         """Rate a recorded reply 1..5 (re-rating replaces the latest); return the record.
 
         InputError for a bad rating, UnknownPromptError for an unknown prompt_id. Log files
-        that cannot be written add to `sink_warnings`.
+        that cannot be written are named in the record's `warnings` (and `sink_warnings`).
         """
         with self._use("record a rating in") as conn:
             record = _ratings.rate(conn, prompt_id, rating, feedback, model)
             warnings = recorder.write_logs(
                 self._rating_logs, _ratings.log_row(record), "the rating was kept"
             )
-            self._warnings.extend(warnings)
-        return record
+            self._warn(*warnings)
+        return {**record, "warnings": warnings}
 
     def get_rating(self, prompt_id: str) -> dict[str, Any] | None:
         """The latest rating of `prompt_id`, if any."""

@@ -72,6 +72,14 @@ class LLMRouterApp:
     def _context(self, runtime: Runtime) -> Context:
         token = self._token.decode() if self._token else None
         redactor = Redactor.for_settings(runtime.settings, [token], runtime.catalog.models)
+
+        def report(warning: str) -> None:
+            # Storage trouble (full disk, read-only logs) must reach the operator, not only
+            # the client whose request hit it.
+            with suppress(OSError, ValueError):
+                sys.stderr.write(f"llmrouter-tui: storage warning: {redactor.text(warning)}\n")
+
+        runtime.store.on_warning = report
         return Context(runtime, redactor, self._live_timeout_s)
 
     # ---- runtime lifecycle --------------------------------------------------------------------

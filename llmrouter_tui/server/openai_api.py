@@ -91,7 +91,7 @@ def parse_v1(body: Any) -> V1Input:
         if not isinstance(item, dict):
             raise bad(f"messages[{index}]", "an object with role and content", item)
         role = item.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:
             raise HTTPError(
                 400,
                 f"messages[{index}].role must be system, developer, user or assistant; "

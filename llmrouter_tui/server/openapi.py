@@ -254,6 +254,11 @@ _RATING = _obj(
         "rating": {"type": "integer", "minimum": 1, "maximum": 5},
         "feedback": _nullable("string"),
         "created_at": {"type": "string"},
+        "warnings": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Log files that could not be written; the rating was kept.",
+        },
     },
     ["status", "prompt_id", "model", "rating", "feedback", "created_at"],
 )

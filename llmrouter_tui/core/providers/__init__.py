@@ -19,6 +19,14 @@ PROVIDER_KINDS: dict[str, str] = {
     "openai": "llmrouter_tui.core.providers.openai_compat:OpenAICompatProvider",
 }
 
+# SDK modules a kind imports on first use (google.genai takes ~0.4 s). They are imported when
+# the provider is built, before the router starts an attempt's clock, so the import never
+# counts against the first attempt's first-token timeout.
+PROVIDER_SDKS: dict[str, tuple[str, ...]] = {
+    "groq": ("groq",),
+    "gemini": ("google.genai", "google.genai.types", "google.genai.errors"),
+}
+
 __all__ = [
     "PROVIDER_KINDS",
     "Provider",
@@ -32,6 +40,8 @@ __all__ = [
 
 
 def build_provider(settings: ProviderSettings, routing: RoutingSettings) -> Provider:
+    for sdk in PROVIDER_SDKS.get(settings.kind, ()):
+        importlib.import_module(sdk)
     module_name, _, class_name = PROVIDER_KINDS[settings.kind].partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     if settings.kind == "gemini":
