@@ -18,10 +18,10 @@ import pytest
 from conftest import GEMINI_KEY, GROQ_KEY
 from server_helpers import check_response, leaks, validate
 
+from llmrouter_tui.core.redact import Redactor
 from llmrouter_tui.core.runtime import Runtime
 from llmrouter_tui.server import openapi
 from llmrouter_tui.server.app import create_app
-from llmrouter_tui.server.redact import Redactor
 from llmrouter_tui.server.routes import ROUTES
 from llmrouter_tui.testing.fake_upstream import FakeUpstream, Fault
 

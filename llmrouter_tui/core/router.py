@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import random
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -34,6 +33,7 @@ from .providers.base import (
     TextChunk,
     Timeouts,
 )
+from .redact import Redactor
 from .templates import TemplateSet
 from .tokens import estimate_usage
 from .types import (
@@ -97,24 +97,6 @@ class _Run:
     probe_key: str | None = None
 
 
-def _key_pattern(settings: Settings, public: Sequence[str]) -> re.Pattern[str] | None:
-    """Provider keys, and every 6-character piece of one, to mask in upstream error texts
-    (some servers echo the key they rejected). Pieces that are public words stay."""
-    if settings.demo:
-        return None  # every key is the built-in placeholder
-    public_text = "\n".join([*public, *settings.providers])
-    pieces: set[str] = set()
-    for provider in settings.providers.values():
-        key = provider.api_key.reveal() if provider.api_key else ""
-        if len(key) >= 6:
-            pieces.add(key)
-        pieces.update(
-            key[i : i + 6] for i in range(len(key) - 5) if key[i : i + 6] not in public_text
-        )
-    ordered = sorted(pieces, key=len, reverse=True)
-    return re.compile("|".join(map(re.escape, ordered))) if ordered else None
-
-
 def _now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -152,7 +134,8 @@ class Router:
         self._sleep = sleep
         self._rng = rng
         self._listeners: list[Callable[[Result], None]] = []
-        self._keys = _key_pattern(settings, list(self.catalog.models))
+        # Some upstreams echo the key they rejected: never store, log or show it.
+        self._redactor = Redactor.for_settings(settings, public=self.catalog.models)
         routing = settings.routing
         self._timeouts = Timeouts(
             connect_s=routing.connect_timeout_s,
@@ -389,8 +372,7 @@ class Router:
                                 end = item
                 except ProviderFailure as exc:
                     failure = exc
-                    if self._keys is not None:  # never store, log or show a key
-                        failure.message = self._keys.sub("[redacted]", failure.message)
+                    failure.message = self._redactor.text(failure.message)
                 elapsed_ms = (self._clock() - attempt_start) * 1000
                 if failure is None and end is not None:
                     self.breaker.record_success(candidate.key)

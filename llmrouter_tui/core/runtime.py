@@ -10,12 +10,11 @@ from typing import Any
 
 from .catalog import Catalog
 from .config import ProviderSettings, Secret, Settings, load_settings
+from .redact import DEMO_KEY
 from .router import Router
 from .store import Store
 from .templates import TemplateSet, TemplateWatcher
 from .types import Result
-
-DEMO_KEY = "demo-key-not-secret"
 
 
 def demo_settings(settings: Settings, upstream_base_url: str) -> Settings:

@@ -18,11 +18,11 @@ import sys
 from contextlib import ExitStack, suppress
 
 from ..core.errors import ConfigError, InputError, RouterError, StorageError
+from ..core.redact import Redactor
 from ..core.runtime import Runtime
 from .asgi import HTTPError, Request
 from .auth import TOKEN_ENV, bearer_matches, unauthorized
 from .errors import send_http_error
-from .redact import Redactor
 from .routes import OPEN_PATHS, ROUTES, Context, not_found
 from .types import Message, Receive, Scope, Send
 

@@ -10,9 +10,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.redact import Redactor
 from ..core.types import ChatRequest, Result, Started
 from .asgi import HTTPError
-from .redact import Redactor
 from .results import failure_detail, failure_status, record, sse
 from .validation import bad, opt_bool, opt_int, opt_number, opt_str, require_object
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.redact import Redactor
 from ..core.types import Result, Started
 from .asgi import HTTPError, dumps
-from .redact import Redactor
 
 #: Result.error_kind -> HTTP status for a request that failed for good.
 FAILURE_STATUS: dict[str, int] = {

@@ -10,6 +10,7 @@ from typing import Any
 
 from .. import __version__
 from ..core.errors import ConfigError
+from ..core.redact import Redactor
 from ..core.runtime import Runtime
 from ..core.types import Result
 from . import openapi
@@ -17,7 +18,6 @@ from .asgi import HTTPError, Request, send_json
 from .errors import send_http_error
 from .live import live_models, merge_live
 from .openai_api import OpenAIStreamShape, completion, model_list, parse_v1
-from .redact import Redactor
 from .results import ChatStreamShape, failure_error, record
 from .sse import StreamShape, relay
 from .types import Send

@@ -1,4 +1,8 @@
-"""Defence in depth: strip API keys (and fragments of them) from text the server emits."""
+"""Stripping API keys (and fragments of them) from text that leaves the process.
+
+The router scrubs upstream error messages before they are recorded or shown; the server
+scrubs everything it emits again (with its own token added), as defence in depth.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from ..core.config import Settings
-from ..core.runtime import DEMO_KEY
+from .config import Settings
+
+DEMO_KEY = "demo-key-not-secret"  # the placeholder demo mode gives every provider
 
 FRAGMENT = 6  # shortest run of a secret's characters treated as a leak
 MASK = "[redacted]"
