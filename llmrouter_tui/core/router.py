@@ -13,7 +13,7 @@ import datetime as dt
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -212,7 +212,7 @@ class Router:
 
     async def stream(
         self, request: ChatRequest | Prepared, *, allow_restart: bool = True
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """Route a request, yielding events as they happen.
 
         With `allow_restart` (whole-reply callers, the TUI) a candidate that breaks after
