@@ -8,6 +8,13 @@ from typing import Literal, Protocol
 
 from ..types import Message, Usage
 
+# Connections per provider client. The SDKs' default (100) makes the 101st concurrent stream
+# wait for a pooled connection, and that wait counts against the first-token timeout: under
+# load requests then fail although the provider is healthy. The server caps connections at
+# 1000 too.
+MAX_UPSTREAM_CONNECTIONS = 1000
+MAX_IDLE_UPSTREAM_CONNECTIONS = 100
+
 FailureKind = Literal[
     "rate_limited",  # 429 / 498: retry after a delay
     "server_error",  # 5xx, 408: retry

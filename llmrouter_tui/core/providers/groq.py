@@ -8,7 +8,16 @@ from typing import Any
 
 from ..config import ProviderSettings
 from ..types import Usage
-from .base import LiveModel, ProviderCall, ProviderFailure, StreamEnd, StreamItem, TextChunk
+from .base import (
+    MAX_IDLE_UPSTREAM_CONNECTIONS,
+    MAX_UPSTREAM_CONNECTIONS,
+    LiveModel,
+    ProviderCall,
+    ProviderFailure,
+    StreamEnd,
+    StreamItem,
+    TextChunk,
+)
 from .classify import failure_from_status, failure_from_transport
 from .openai_shape import openai_messages, usage_from_openai
 
@@ -34,12 +43,20 @@ class GroqProvider:
             import httpx
 
             key = self._settings.api_key.reveal() if self._settings.api_key else "missing"
+            # The router enforces first-token, idle and attempt limits itself.
+            timeout = httpx.Timeout(None, connect=self._connect_timeout_s)
             self._client = groq.AsyncGroq(
                 api_key=key,
                 base_url=self._settings.base_url,
                 max_retries=0,
-                # The router enforces first-token, idle and attempt limits itself.
-                timeout=httpx.Timeout(None, connect=self._connect_timeout_s),
+                timeout=timeout,
+                http_client=groq.DefaultAsyncHttpxClient(
+                    timeout=timeout,
+                    limits=httpx.Limits(
+                        max_connections=MAX_UPSTREAM_CONNECTIONS,
+                        max_keepalive_connections=MAX_IDLE_UPSTREAM_CONNECTIONS,
+                    ),
+                ),
             )
         return self._client
 

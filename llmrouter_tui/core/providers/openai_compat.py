@@ -8,7 +8,16 @@ from typing import Any
 
 from ..config import ProviderSettings
 from ..types import Usage
-from .base import LiveModel, ProviderCall, ProviderFailure, StreamEnd, StreamItem, TextChunk
+from .base import (
+    MAX_IDLE_UPSTREAM_CONNECTIONS,
+    MAX_UPSTREAM_CONNECTIONS,
+    LiveModel,
+    ProviderCall,
+    ProviderFailure,
+    StreamEnd,
+    StreamItem,
+    TextChunk,
+)
 from .classify import failure_from_status, failure_from_transport
 from .openai_shape import openai_messages, usage_from_openai
 
@@ -39,6 +48,10 @@ class OpenAICompatProvider:
                 base_url=(self._settings.base_url or "").rstrip("/"),
                 headers=headers,
                 timeout=httpx.Timeout(None, connect=self._connect_timeout_s),
+                limits=httpx.Limits(
+                    max_connections=MAX_UPSTREAM_CONNECTIONS,
+                    max_keepalive_connections=MAX_IDLE_UPSTREAM_CONNECTIONS,
+                ),
             )
         return self._client
 
