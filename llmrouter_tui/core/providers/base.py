@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
+from ..config import ProviderSettings
 from ..types import Message, Usage
 
 # Connections per provider client. The SDKs' default (100) makes the 101st concurrent stream
@@ -109,6 +110,29 @@ class LiveModel:
     id: str
     context_window: int | None = None
     label: str | None = None
+
+
+class ProviderBase:
+    """What every provider keeps: its settings, its limits and a client built on first use."""
+
+    kind: str = ""
+
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        connect_timeout_s: float = 5.0,
+        request_timeout_s: float = 60.0,
+    ) -> None:
+        self.name = settings.name
+        self._settings = settings
+        self._connect_timeout_s = connect_timeout_s
+        # A backstop for SDKs that otherwise wait forever; the router's limits are tighter.
+        self._request_timeout_s = request_timeout_s
+        self._client: Any = None
+
+    @property
+    def has_key(self) -> bool:
+        return self._settings.has_key
 
 
 class Provider(Protocol):

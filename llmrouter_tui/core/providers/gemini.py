@@ -6,9 +6,16 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..config import ProviderSettings
 from ..types import Usage
-from .base import LiveModel, ProviderCall, ProviderFailure, StreamEnd, StreamItem, TextChunk
+from .base import (
+    LiveModel,
+    ProviderBase,
+    ProviderCall,
+    ProviderFailure,
+    StreamEnd,
+    StreamItem,
+    TextChunk,
+)
 from .classify import failure_from_status, failure_from_transport
 
 # Finish reasons that mean the provider refused or withheld content.
@@ -41,25 +48,10 @@ def _usage(meta: Any) -> Usage | None:
     return Usage(prompt, int(completion), total, estimated=False)
 
 
-class GeminiProvider:
+class GeminiProvider(ProviderBase):
     """Streams `streamGenerateContent` replies from the Gemini Developer API."""
 
     kind = "gemini"
-
-    def __init__(
-        self,
-        settings: ProviderSettings,
-        connect_timeout_s: float = 5.0,
-        request_timeout_s: float = 60.0,
-    ) -> None:
-        self.name = settings.name
-        self._settings = settings
-        self._request_timeout_s = request_timeout_s
-        self._client: Any = None
-
-    @property
-    def has_key(self) -> bool:
-        return self._settings.has_key
 
     def _get_client(self) -> Any:
         if self._client is None:

@@ -6,12 +6,12 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..config import ProviderSettings
 from ..types import Usage
 from .base import (
     MAX_IDLE_UPSTREAM_CONNECTIONS,
     MAX_UPSTREAM_CONNECTIONS,
     LiveModel,
+    ProviderBase,
     ProviderCall,
     ProviderFailure,
     StreamEnd,
@@ -22,20 +22,10 @@ from .classify import failure_from_status, failure_from_transport
 from .openai_shape import openai_messages, usage_from_openai
 
 
-class OpenAICompatProvider:
+class OpenAICompatProvider(ProviderBase):
     """Streams `/chat/completions` from `base_url` (which includes `/v1`)."""
 
     kind = "openai"
-
-    def __init__(self, settings: ProviderSettings, connect_timeout_s: float = 5.0) -> None:
-        self.name = settings.name
-        self._settings = settings
-        self._connect_timeout_s = connect_timeout_s
-        self._client: Any = None
-
-    @property
-    def has_key(self) -> bool:
-        return self._settings.has_key
 
     def _get_client(self) -> Any:
         if self._client is None:
