@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sqlite3
 import sys
 from collections import Counter
@@ -238,18 +237,6 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
 
 
 # ---- processes ---------------------------------------------------------------------------------
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without any real keys, config or data dir, plus `extra`."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("GROQ_", "GEMINI_", "GOOGLE_", "LLMROUTER_"))
-    }
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
 
 
 # ---- sink audit -------------------------------------------------------------------------------

@@ -32,13 +32,12 @@ from reliability_helpers import (
     assert_recorded_once,
     audit,
     cache_keys_for,
-    clean_env,
     db_rows,
     integrity,
     tree_bytes,
     worker_prompt,
 )
-from server_helpers import ServerProcess, serving
+from server_helpers import ServerProcess, clean_env, serving
 
 from llmrouter_tui.core.errors import StorageError
 from llmrouter_tui.core.logsinks import read_csv, read_jsonl

@@ -316,7 +316,8 @@ def test_first_request_of_a_process_is_not_charged_for_the_sdk_import(tmp_path):
     import subprocess
     import sys
 
-    from reliability_helpers import TESTS_DIR, clean_env
+    from reliability_helpers import TESTS_DIR
+    from server_helpers import clean_env
 
     done = subprocess.run(
         [sys.executable, "-c", _COLD_START, str(TESTS_DIR)],

@@ -18,8 +18,7 @@ import pytest
 schemathesis = pytest.importorskip("schemathesis")
 
 from hypothesis import HealthCheck, settings  # noqa: E402
-from reliability_helpers import clean_env  # noqa: E402
-from server_helpers import ServerProcess  # noqa: E402
+from server_helpers import ServerProcess, clean_env  # noqa: E402
 
 from llmrouter_tui.server.openapi import document  # noqa: E402
 

@@ -21,10 +21,9 @@ from reliability_helpers import (
     GROQ,
     GROQ_KEY,
     assert_no_key,
-    clean_env,
     leaked_fragments,
 )
-from server_helpers import serving
+from server_helpers import clean_env, serving
 
 from llmrouter_tui.core.types import ChatRequest
 from llmrouter_tui.server.app import create_app

@@ -30,11 +30,10 @@ from reliability_helpers import (
     answerer,
     assert_no_key,
     chat_posts,
-    clean_env,
     expected_reply,
     hits,
 )
-from server_helpers import ServerProcess, check_response, serving
+from server_helpers import ServerProcess, check_response, clean_env, serving
 
 from llmrouter_tui.server.app import create_app
 from llmrouter_tui.testing.fake_upstream import FakeUpstream

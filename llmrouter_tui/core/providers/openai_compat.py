@@ -60,7 +60,6 @@ class OpenAICompatProvider(ProviderBase):
         got_output = False
         finish: str | None = None
         usage: Usage | None = None
-        done = False
         try:
             async with client.stream("POST", "/chat/completions", json=body) as response:
                 if response.status_code >= 400:
@@ -75,7 +74,6 @@ class OpenAICompatProvider(ProviderBase):
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
-                        done = True
                         break
                     try:
                         chunk = json.loads(data)
@@ -112,7 +110,6 @@ class OpenAICompatProvider(ProviderBase):
         if finish == "content_filter":
             raise ProviderFailure("content_filter", "the server's content filter stopped the reply")
         # A stream that finished but never sent [DONE] is complete: the finish reason says so.
-        del done
         yield StreamEnd(finish, usage)
 
     async def list_models(self, timeout_s: float) -> list[LiveModel]:

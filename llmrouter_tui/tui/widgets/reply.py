@@ -154,14 +154,18 @@ class ReplyView(Vertical):
             then = "giving up"
         self._set_meta(f"{a.model}: {why} — {then}…")
 
-    async def finish(self, result: Result) -> None:
-        """The request succeeded: render the whole reply once and show its metadata."""
+    async def _show_result(self, result: Result) -> None:
+        """End any live stream and render the final text and metadata of `result`."""
         await self._close_stream()
         self.result = result
         self.prompt_id = result.prompt_id
         self.text = result.response_text
         self.meta = ReplyMeta.from_result(result)
         await self.body.update(self.text)
+
+    async def finish(self, result: Result) -> None:
+        """The request succeeded: render the whole reply once and show its metadata."""
+        await self._show_result(result)
         self._set_state("done")
         self._set_meta()
         notices = [result.notice] if result.notice else []
@@ -170,12 +174,7 @@ class ReplyView(Vertical):
 
     async def fail(self, result: Result) -> None:
         """Every candidate failed: keep any partial text and list each attempt."""
-        await self._close_stream()
-        self.result = result
-        self.prompt_id = result.prompt_id
-        self.text = result.response_text
-        self.meta = ReplyMeta.from_result(result)
-        await self.body.update(self.text)
+        await self._show_result(result)
         self.body.display = bool(self.text)
         self._set_state("error")
         lines = [f"✗ {error_headline(result)}", *attempt_lines(result.attempts)]
