@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from llmrouter_tui.core.record_batch import MAX_BATCH
 from llmrouter_tui.testing.fake_upstream import Fault
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -295,10 +296,11 @@ def audit(data_dir: Path) -> Audit:
 def assert_recorded_once(a: Audit, *, in_flight: int = 0) -> None:
     """Every sink holds each record at most once; SQLite ⊇ JSONL ⊇ CSV.
 
-    The store writes SQLite (committed), then the JSONL line, then the CSV line, one record
-    at a time per process under its lock. So a process killed mid-record leaves at most one
-    record (a request or a rating) that is in SQLite but missing from the CSV, and possibly
-    from the JSONL: `in_flight` is how many processes may have been killed that way.
+    The store writes SQLite (committed), then the JSONL lines, then the CSV lines, one batch
+    at a time per process under its lock (requests that finish together share a batch of at
+    most MAX_BATCH; a rating is a batch of one). So a process killed mid-record leaves at
+    most one batch in SQLite but missing from the CSV, and possibly from the JSONL:
+    `in_flight` is how many processes may have been killed that way.
     """
     for name, ids in (("requests", a.requests), ("jsonl", a.jsonl), ("csv", a.csv)):
         dupes = [i for i, n in Counter(ids).items() if n > 1]
@@ -306,9 +308,14 @@ def assert_recorded_once(a: Audit, *, in_flight: int = 0) -> None:
     assert set(a.csv) <= set(a.jsonl) <= set(a.requests)
     db_r, js_r, csv_r = Counter(a.ratings_db), Counter(a.ratings_jsonl), Counter(a.ratings_csv)
     assert not csv_r - js_r and not js_r - db_r, "a rating is in a log but not in SQLite"
-    missing = len(set(a.requests) - set(a.csv)) + (db_r - csv_r).total()
-    assert missing <= in_flight, (
-        f"{missing} records are in SQLite but not in every log (at most {in_flight} may be)"
+    missing_requests = len(set(a.requests) - set(a.csv))
+    missing_ratings = (db_r - csv_r).total()
+    assert missing_requests <= in_flight * MAX_BATCH and missing_ratings <= in_flight, (
+        f"{missing_requests} requests and {missing_ratings} ratings are in SQLite but not in "
+        f"every log (at most {in_flight} batches may be)"
+    )
+    assert not (missing_requests and missing_ratings) or in_flight > 1, (
+        "a killed process left both a request batch and a rating unlogged"
     )
     for name, found in a.warnings.items():
         assert len(found) <= in_flight, f"{name}: {found}"

@@ -277,7 +277,7 @@ def test_csv_sink_recovers_with_a_fresh_header(store: Store):
 def test_database_failure_still_logs_the_reply(store: Store, monkeypatch):
     from llmrouter_tui.core import recorder
 
-    def full_disk(conn: sqlite3.Connection, result: Result) -> bool:
+    def full_disk(conn: sqlite3.Connection, *args: object, **kwargs: object) -> list[bool]:
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(recorder, "write_db", full_disk)

@@ -10,6 +10,8 @@ from typing import Any
 
 from .errors import ConfigError, UnknownModelError
 
+_MEMO_LIMIT = 1024  # requested ids whose candidates are remembered (PROVIDER:MODEL is open-ended)
+
 MODEL_STATUSES = ("available", "preview", "deprecated", "retired")
 
 
@@ -99,6 +101,7 @@ class Catalog:
         merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in _load_builtin().items()}
         for model_id, table in (overrides or {}).items():
             merged.setdefault(model_id, {}).update(table)
+        self._memo: dict[tuple[str, dt.date], list[Resolution]] = {}
         self.models: dict[str, ModelInfo] = {
             mid: _entry(mid, table, override_source if mid in (overrides or {}) else "catalog.toml")
             for mid, table in merged.items()
@@ -161,6 +164,17 @@ class Catalog:
 
     def candidates(self, requested: str) -> list[Resolution]:
         """The resolved model, then its fallbacks (resolved, deduplicated, no classifiers)."""
+        # Every request asks this; the answer changes only with the date (retirements).
+        memo_key = (requested, self.today)
+        chain = self._memo.get(memo_key)
+        if chain is None:
+            chain = self._candidates(requested)
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[memo_key] = chain
+        return list(chain)
+
+    def _candidates(self, requested: str) -> list[Resolution]:
         first = self.resolve(requested)
         chain = [first]
         info = self.models.get(first.model)

@@ -56,6 +56,7 @@ Format = Literal["jsonl", "csv"]
 
 # Spreadsheets run cells starting with these as formulas.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_CHARS = frozenset(_FORMULA_START)
 _NO_LINK = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV, errno.EMLINK}
 
 
@@ -65,15 +66,29 @@ def neutralise(text: str) -> str:
 
 
 def _csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)  # numbers are ours, never formulas
-    if not isinstance(value, str):
-        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return neutralise(value)
+    """One CSV field, quoted as csv.writer's default dialect (QUOTE_MINIMAL) would quote it."""
+    kind = type(value)
+    if kind is not str:  # the common cases first: this runs for every field of every record
+        if value is None:
+            return ""
+        if kind is bool:
+            return "true" if value else "false"
+        if kind is int or kind is float:
+            return repr(value)  # numbers are ours, never formulas
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return repr(value)
+        value = str(value) if isinstance(value, str) else _json_text(value)
+    if value and value[0] in _FORMULA_CHARS:
+        value = "'" + value
+    if '"' in value:
+        return '"' + value.replace('"', '""') + '"'
+    if "," in value or "\n" in value or "\r" in value:
+        return '"' + value + '"'
+    return value
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def format_jsonl(row: Mapping[str, Any], fields: Sequence[str]) -> bytes:
@@ -88,9 +103,10 @@ def format_jsonl(row: Mapping[str, Any], fields: Sequence[str]) -> bytes:
 
 def format_csv(values: Sequence[Any]) -> bytes:
     """One CSV record (RFC 4180 quoting, CRLF) with formula-looking text neutralised."""
-    buf = io.StringIO()
-    csv.writer(buf).writerow([_csv_cell(v) for v in values])
-    return buf.getvalue().encode("utf-8", "replace")
+    line = ",".join([_csv_cell(v) for v in values])
+    if len(values) == 1 and not line:
+        line = '""'  # a lone empty field must not read back as an empty record
+    return (line + "\r\n").encode("utf-8", "replace")
 
 
 def _os_reason(exc: OSError) -> str:
@@ -116,7 +132,13 @@ class AppendLog:
 
     def append(self, row: Mapping[str, Any], kept: str = "the reply was kept") -> str | None:
         """Append one record; return a human-readable warning instead of raising on failure."""
-        data = self.format(row)
+        return self.append_many((row,), kept)
+
+    def append_many(
+        self, rows: Sequence[Mapping[str, Any]], kept: str = "the reply was kept"
+    ) -> str | None:
+        """Append records with one write; a warning (naming the file) instead of raising."""
+        data = b"".join([self.format(row) for row in rows])
         try:
             fd = self._open()
             try:
@@ -127,9 +149,9 @@ class AppendLog:
                         fcntl.flock(fd, fcntl.LOCK_EX)
                 # A crashed or short write (any process) may have left a torn line: end it
                 # rather than glue this record onto it.
-                if self._tail_is_torn():
+                if self._tail_is_torn(fd):
                     data = self._after_torn_tail() + data
-                written = os.write(fd, data)  # the one write per record
+                written = os.write(fd, data)  # the one write for all these records
             finally:
                 os.close(fd)
         except OSError as exc:
@@ -144,12 +166,15 @@ class AppendLog:
     # ---- file handling ---------------------------------------------------------------------
 
     def _open(self) -> int:
-        # Opened per record so a rotated, deleted or repaired file is picked up next time.
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+        # Opened per write so a rotated, deleted or repaired file is picked up next time;
+        # read-write so the torn-tail check needs no second descriptor.
+        flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
         try:
             return os.open(self.path, flags)
         except FileNotFoundError:
             pass
+        except PermissionError:  # a write-only file: append without the torn-tail check
+            return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         try:
             return self._create()
         except FileNotFoundError:
@@ -158,7 +183,7 @@ class AppendLog:
 
     def _create(self) -> int:
         """Create the file (0600, with its header) unless another process just did; open it."""
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+        flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
         if not self._header:
             try:
                 fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o600)
@@ -209,16 +234,13 @@ class AppendLog:
         quotes = self.path.read_bytes().count(b'"')
         return (b'"' if quotes % 2 else b"") + b"," * (len(self.fields) + 1) + b"\r\n"
 
-    def _tail_is_torn(self) -> bool:
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            return False
+    @staticmethod
+    def _tail_is_torn(fd: int) -> bool:
         try:
             size = os.fstat(fd).st_size
             return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
-        finally:
-            os.close(fd)
+        except OSError:  # not readable (write-only file, a device): nothing to check
+            return False
 
 
 # ---- readers (for tests and tools; stats never read logs) -------------------------------------

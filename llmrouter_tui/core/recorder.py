@@ -1,12 +1,15 @@
-"""Recording a finished Result: one SQLite transaction, then one line per log file."""
+"""Recording finished Results: one SQLite transaction, then one write per log file, for a
+whole batch of requests at once."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from . import stats
+from . import cache, stats
+from .cache import CachedReply
 from .logsinks import AppendLog
 from .types import Result
 
@@ -34,87 +37,115 @@ def _text(value: str | None) -> str | None:
     return value
 
 
-def write_db(conn: sqlite3.Connection, result: Result) -> bool:
-    """Insert the request, its attempts and its summary deltas in one transaction.
+@dataclass(frozen=True, slots=True)
+class CacheWrite:
+    """A reply to store in the cache in the same transaction as its request row."""
 
-    Returns False (and changes nothing) when this prompt_id was already recorded.
-    """
+    key: str
+    reply: CachedReply
+    ttl_s: float
+
+
+def _request_row(result: Result) -> tuple[Any, ...]:
     usage = result.usage
+    return (
+        result.prompt_id,
+        result.created_at,
+        result.conversation_id,
+        result.requested_model,
+        result.model_used,
+        result.provider,
+        result.template_id,
+        _text(result.prompt),
+        _text(result.response_text),
+        float(result.latency_ms),
+        None if result.ttft_ms is None else float(result.ttft_ms),
+        usage.prompt,
+        usage.completion,
+        usage.total,
+        int(usage.estimated),
+        int(result.from_cache),
+        int(result.fallback_used),
+        result.status,
+        _text(result.error),
+        result.error_kind,
+        result.finish_reason,
+        int(result.truncated),
+        _text(result.notice),
+        result.source,
+        int(result.demo),
+    )
+
+
+def _summary(result: Result) -> tuple[tuple[Any, ...], list[tuple[str, str, int, int]]]:
+    usage = result.usage
+    return stats.summary_rows(
+        status=result.status,
+        model=stats.stats_model(result.status, result.model_used, result.requested_model),
+        latency_ms=float(result.latency_ms),
+        ttft_ms=None if result.ttft_ms is None else float(result.ttft_ms),
+        from_cache=result.from_cache,
+        fallback_used=result.fallback_used,
+        prompt_tokens=usage.prompt,
+        completion_tokens=usage.completion,
+        total_tokens=usage.total,
+        tokens_estimated=usage.estimated,
+    )
+
+
+def write_db(
+    conn: sqlite3.Connection,
+    results: Sequence[Result],
+    cache_writes: Sequence[CacheWrite] = (),
+    *,
+    purge_cache: bool = False,
+) -> list[bool]:
+    """Insert requests, their attempts, their summary deltas and cache entries in one
+    transaction (all or nothing).
+
+    Returns, per result, False when its prompt_id was already recorded (that one changes
+    nothing). One transaction for a whole batch is what makes recording cheap under load: a
+    commit costs several times an insert.
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
-        cur = conn.execute(
-            _INSERT_REQUEST,
-            (
-                result.prompt_id,
-                result.created_at,
-                result.conversation_id,
-                result.requested_model,
-                result.model_used,
-                result.provider,
-                result.template_id,
-                _text(result.prompt),
-                _text(result.response_text),
-                float(result.latency_ms),
-                None if result.ttft_ms is None else float(result.ttft_ms),
-                usage.prompt,
-                usage.completion,
-                usage.total,
-                int(usage.estimated),
-                int(result.from_cache),
-                int(result.fallback_used),
-                result.status,
-                _text(result.error),
-                result.error_kind,
-                result.finish_reason,
-                int(result.truncated),
-                _text(result.notice),
-                result.source,
-                int(result.demo),
-            ),
-        )
-        if cur.rowcount == 0:
-            conn.execute("ROLLBACK")
-            return False
-        if result.attempts:
-            conn.executemany(
-                _INSERT_ATTEMPT,
-                [
-                    (
-                        result.prompt_id,
-                        idx,
-                        a.model,
-                        a.provider,
-                        a.outcome,
-                        a.status,
-                        a.error,
-                        _text(a.message),
-                        float(a.ms),
-                        float(a.started_at),
-                    )
-                    for idx, a in enumerate(result.attempts)
-                ],
+        fresh: list[bool] = []
+        deltas = stats.SummaryDeltas()
+        attempts: list[tuple[Any, ...]] = []
+        for result in results:
+            if conn.execute(_INSERT_REQUEST, _request_row(result)).rowcount == 0:
+                fresh.append(False)
+                continue
+            fresh.append(True)
+            attempts.extend(
+                (
+                    result.prompt_id,
+                    idx,
+                    a.model,
+                    a.provider,
+                    a.outcome,
+                    a.status,
+                    a.error,
+                    _text(a.message),
+                    float(a.ms),
+                    float(a.started_at),
+                )
+                for idx, a in enumerate(result.attempts)
             )
-        summary, hist = stats.summary_rows(
-            status=result.status,
-            model=stats.stats_model(result.status, result.model_used, result.requested_model),
-            latency_ms=float(result.latency_ms),
-            ttft_ms=None if result.ttft_ms is None else float(result.ttft_ms),
-            from_cache=result.from_cache,
-            fallback_used=result.fallback_used,
-            prompt_tokens=usage.prompt,
-            completion_tokens=usage.completion,
-            total_tokens=usage.total,
-            tokens_estimated=usage.estimated,
-        )
-        conn.execute(stats.MODEL_STATS_UPSERT, summary)
-        if hist:
-            conn.executemany(stats.HIST_UPSERT, hist)
+            deltas.add(*_summary(result))
+        if attempts:
+            conn.executemany(_INSERT_ATTEMPT, attempts)
+        deltas.write(conn)
+        for write in cache_writes:
+            cache.put(conn, write.key, write.reply, write.ttl_s)
+        if purge_cache:
+            cache.purge_expired(conn)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    return True
+    return fresh
 
 
 def log_row(result: Result) -> dict[str, Any]:
@@ -148,11 +179,13 @@ def log_row(result: Result) -> dict[str, Any]:
     }
 
 
-def write_logs(sinks: Sequence[AppendLog], row: dict[str, Any], kept: str) -> list[str]:
-    """Append `row` to every sink; the warnings of those that failed."""
+def write_logs(sinks: Sequence[AppendLog], rows: Sequence[dict[str, Any]], kept: str) -> list[str]:
+    """Append `rows` to every sink (one write per sink); the warnings of those that failed."""
     warnings: list[str] = []
+    if not rows:
+        return warnings
     for sink in sinks:
-        warning = sink.append(row, kept)
+        warning = sink.append_many(rows, kept)
         if warning is not None:
             warnings.append(warning)
     return warnings

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import random
 import time
 import uuid
@@ -33,6 +32,8 @@ from .providers.base import (
     TextChunk,
     Timeouts,
 )
+from .record_batch import BatchSink, RecordBatcher
+from .recorder import CacheWrite
 from .redact import Redactor
 from .templates import TemplateSet
 from .tokens import estimate_usage
@@ -55,14 +56,10 @@ from .types import (
 _COMPLETE_FINISHES = frozenset({"stop", "length", "end_turn", "eos"})
 
 
-class RecordSink(Protocol):
+class RecordSink(BatchSink, Protocol):
     """What the router needs from the store (see core.store.Store)."""
 
     def cache_get(self, key: str) -> CachedReply | None: ...
-
-    def cache_put(self, key: str, reply: CachedReply, ttl_s: float) -> None: ...
-
-    def record(self, result: Result) -> list[str]: ...
 
 
 @dataclass(slots=True)
@@ -97,8 +94,17 @@ class _Run:
     probe_key: str | None = None
 
 
+_second_text: tuple[int, str] = (-1, "")
+
+
 def _now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """UTC now as 2026-01-02T03:04:05.678Z (the text of a second is reused within it)."""
+    global _second_text
+    now = time.time()
+    second = int(now)
+    if _second_text[0] != second:
+        _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{_second_text[1]}.{int((now - second) * 1000):03d}Z"
 
 
 def _check_text(value: object, name: str) -> str:
@@ -124,6 +130,7 @@ class Router:
     ) -> None:
         self.settings = settings
         self.store = store
+        self._batcher = RecordBatcher(store) if store is not None else None
         self.templates = templates
         self.catalog = catalog or Catalog(settings.models, settings.providers)
         self.providers = providers or ProviderPool(settings.providers, settings.routing)
@@ -223,11 +230,16 @@ class Router:
         start = self._clock()
         run = _Run(prepared, start, start + self.settings.routing.total_timeout_s)
         try:
-            async for event in self._route(run, allow_restart):
-                yield event
+            # Closed explicitly: a route left to the garbage collector costs a loop wake-up.
+            async with aclosing(self._route(run, allow_restart)) as events:
+                async for event in events:
+                    yield event
         except (asyncio.CancelledError, GeneratorExit):
             if not run.recorded:
-                self._finish(run, status="cancelled", error="cancelled by the caller")
+                result = self._result(run, status="cancelled", error="cancelled by the caller")
+                if self._batcher is not None:
+                    result.warnings.extend(self._batcher.record_now(result))
+                self._notify(result)
             raise
         finally:
             if run.probe_key is not None:
@@ -235,17 +247,24 @@ class Router:
 
     async def complete(self, request: ChatRequest | Prepared) -> Result:
         """Route a request and return its whole Result (status "ok" or "error")."""
+        result: Result | None = None
+        # Read to the end rather than stop at Done: a generator that finishes by itself is
+        # cheaper than one closed from outside, and nothing follows Done or Failed.
         async with aclosing(self.stream(request, allow_restart=True)) as events:
             async for event in events:
                 if isinstance(event, Done | Failed):
-                    return event.result
-        raise RuntimeError("router stream ended without a result")  # pragma: no cover
+                    result = event.result
+        if result is None:  # pragma: no cover - the stream always ends with Done or Failed
+            raise RuntimeError("router stream ended without a result")
+        return result
 
     def model_state(self, resolution_key: str) -> str:
         """Circuit state for a `provider:model` key: closed, open or half_open."""
         return self.breaker.state(resolution_key)
 
     async def aclose(self) -> None:
+        if self._batcher is not None:
+            self._batcher.flush()
         await self.providers.aclose()
 
     # ---- internals ----------------------------------------------------------------------------
@@ -327,7 +346,7 @@ class Router:
                     self._release_probe(run)
                     yield Delta(hit.text)
                     run.attempts.append(self._attempt_record(candidate, "cache_hit"))
-                    result = self._finish(
+                    result = await self._finish(
                         run,
                         status="ok",
                         candidate=candidate,
@@ -343,7 +362,7 @@ class Router:
             retries = 0
             while True:
                 if self._clock() >= run.deadline:
-                    yield self._deadline_failed(run)
+                    yield await self._deadline_failed(run)
                     return
                 call = ProviderCall(
                     candidate.api_model,
@@ -390,15 +409,13 @@ class Router:
                             started_at=wall_start,
                         )
                     )
+                    cache_write = None
                     if use_cache and end.finish_reason in _COMPLETE_FINISHES:
-                        assert self.store is not None
-                        self._cache_put(
-                            key,
-                            CachedReply(
-                                text, end.finish_reason, usage, candidate.model, candidate.provider
-                            ),
+                        reply = CachedReply(
+                            text, end.finish_reason, usage, candidate.model, candidate.provider
                         )
-                    result = self._finish(
+                        cache_write = CacheWrite(key, reply, cache.ttl_s)
+                    result = await self._finish(
                         run,
                         status="ok",
                         candidate=candidate,
@@ -407,6 +424,7 @@ class Router:
                         finish_reason=end.finish_reason,
                         from_cache=False,
                         ttft=ttft,
+                        cache_write=cache_write,
                     )
                     yield Done(result)
                     return
@@ -438,10 +456,10 @@ class Router:
                     rng=self._rng,
                 )
                 if self._clock() >= run.deadline:
-                    yield self._deadline_failed(run)
+                    yield await self._deadline_failed(run)
                     return
                 if decision.action == "stop" or (got_output and not allow_restart):
-                    yield self._failed(run, failure, partial="".join(parts))
+                    yield await self._failed(run, failure, partial="".join(parts))
                     return
                 if decision.action == "retry":
                     yield AttemptFailed(attempt, will_retry_in_s=decision.delay_s)
@@ -454,7 +472,7 @@ class Router:
                 if got_output and next_model is not None:
                     yield Restart(failure.message, next_model)
                 break
-        yield self._failed(run, last_failure, partial="")
+        yield await self._failed(run, last_failure, partial="")
 
     async def _timed(
         self, provider: Provider, call: ProviderCall, deadline: float
@@ -503,22 +521,16 @@ class Router:
             self.breaker.release_probe(run.probe_key)
             run.probe_key = None
 
-    def _cache_put(self, key: str, reply: CachedReply) -> None:
-        assert self.store is not None
-        # A cache write failure must not fail a good reply.
-        with contextlib.suppress(Exception):
-            self.store.cache_put(key, reply, self.settings.cache.ttl_s)
-
     @staticmethod
     def _attempt_record(candidate: Resolution, outcome: Any, message: str | None = None) -> Attempt:
         return Attempt(
             candidate.model, candidate.provider, outcome, message=message, started_at=time.time()
         )
 
-    def _deadline_failed(self, run: _Run) -> Failed:
+    async def _deadline_failed(self, run: _Run) -> Failed:
         limit = self.settings.routing.total_timeout_s
         failure = ProviderFailure("timeout", f"total_timeout_s ({limit:g}s) exceeded")
-        result = self._finish(
+        result = await self._finish(
             run,
             status="error",
             error=self._error_summary(run, failure.message),
@@ -527,7 +539,7 @@ class Router:
         )
         return Failed(result)
 
-    def _failed(self, run: _Run, failure: ProviderFailure | None, partial: str) -> Failed:
+    async def _failed(self, run: _Run, failure: ProviderFailure | None, partial: str) -> Failed:
         if failure is None:
             reason = "no candidate could be tried"
             kind = "no_candidates"
@@ -536,7 +548,7 @@ class Router:
         status_kind = kind if kind in ("content_filter", "bad_request") else "all_failed"
         if partial:
             status_kind = "stream_failed"
-        result = self._finish(
+        result = await self._finish(
             run,
             status="error",
             error=self._error_summary(run, reason),
@@ -553,7 +565,22 @@ class Router:
         )
         return f"{reason}. Attempts: {tried}" if tried else reason
 
-    def _finish(
+    async def _finish(
+        self, run: _Run, *, cache_write: CacheWrite | None = None, **outcome: Any
+    ) -> Result:
+        """The Result of `run`, recorded (with `cache_write`) before it is returned."""
+        result = self._result(run, **outcome)
+        if self._batcher is not None:
+            result.warnings.extend(await self._batcher.record(result, cache_write))
+        self._notify(result)
+        return result
+
+    def _notify(self, result: Result) -> None:
+        for listener in self._listeners:
+            with contextlib.suppress(Exception):  # a broken UI callback must not lose the reply
+                listener(result)
+
+    def _result(
         self,
         run: _Run,
         *,
@@ -602,15 +629,7 @@ class Router:
             demo=self.settings.demo,
             source=prepared.source,
         )
-        run.recorded = True
-        if self.store is not None:
-            try:
-                result.warnings.extend(self.store.record(result))
-            except Exception as exc:  # recording must never lose the reply
-                result.warnings.append(f"could not record the request: {exc}")
-        for listener in self._listeners:
-            with contextlib.suppress(Exception):  # a broken UI callback must not lose the reply
-                listener(result)
+        run.recorded = True  # from here on, a cancel must not record a second result
         return result
 
 

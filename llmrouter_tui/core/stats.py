@@ -11,6 +11,7 @@ import math
 import random
 import sqlite3
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,6 +65,37 @@ def stats_model(status: str, model_used: str | None, requested_model: str) -> st
     if status == "ok" and model_used:
         return model_used
     return requested_model
+
+
+class SummaryDeltas:
+    """Summary-table deltas of many requests, merged per model and per histogram bucket, so a
+    batch costs one upsert per model and per bucket instead of one per request."""
+
+    __slots__ = ("hist", "sums")
+
+    def __init__(self) -> None:
+        self.sums: dict[str, list[Any]] = {}
+        self.hist: dict[tuple[str, str, int], int] = {}
+
+    def add(self, summary: tuple[Any, ...], hist_rows: Sequence[tuple[str, str, int, int]]) -> None:
+        """Add one request's `summary_rows()` output."""
+        acc = self.sums.get(summary[0])
+        if acc is None:
+            self.sums[summary[0]] = list(summary[1:])
+        else:
+            for j in range(_SUMS):
+                acc[j] += summary[j + 1]
+        hist = self.hist
+        for model, kind, bucket, n in hist_rows:
+            slot = (model, kind, bucket)
+            hist[slot] = hist.get(slot, 0) + n
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        """Apply the deltas (inside the caller's transaction)."""
+        if self.sums:
+            conn.executemany(MODEL_STATS_UPSERT, [(m, *v) for m, v in self.sums.items()])
+        if self.hist:
+            conn.executemany(HIST_UPSERT, [(m, k, b, c) for (m, k, b), c in self.hist.items()])
 
 
 def summary_rows(
@@ -292,14 +324,12 @@ def generate_history(conn: sqlite3.Connection, n: int, seed: int = 0, batch: int
     done = 0
     while done < n:
         size = min(batch, n - done)
-        sums: dict[str, list[Any]] = {}
-        hist: dict[tuple[str, str, int], int] = {}
-        rows = _synthetic_rows(rng, run, done, size, end - step * (n - done), step, sums, hist)
+        deltas = SummaryDeltas()
+        rows = _synthetic_rows(rng, run, done, size, end - step * (n - done), step, deltas)
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany(_INSERT_REQUEST, rows)
-            conn.executemany(MODEL_STATS_UPSERT, [(m, *v) for m, v in sums.items()])
-            conn.executemany(HIST_UPSERT, [(m, k, b, c) for (m, k, b), c in hist.items()])
+            deltas.write(conn)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -316,10 +346,9 @@ def _synthetic_rows(
     size: int,
     start_ts: float,
     step: float,
-    sums: dict[str, list[Any]],
-    hist: dict[tuple[str, str, int], int],
+    deltas: SummaryDeltas,
 ) -> list[tuple[Any, ...]]:
-    """`size` request rows; their summary deltas are added to `sums` and `hist`."""
+    """`size` request rows; their summary deltas are added to `deltas`."""
     # Hot loop for million-row benchmarks: locals only, one summary_rows() per row.
     rand = rng.random
     lognorm = rng.lognormvariate
@@ -361,15 +390,7 @@ def _synthetic_rows(
             total_tokens=p_tok + c_tok,
             tokens_estimated=estimated,
         )
-        acc = sums.get(key)
-        if acc is None:
-            sums[key] = list(summary[1:])
-        else:
-            for j in range(_SUMS):
-                acc[j] += summary[j + 1]
-        for hist_key in hist_rows:
-            slot = hist_key[:3]
-            hist[slot] = hist.get(slot, 0) + 1
+        deltas.add(summary, hist_rows)
         append(
             (
                 f"syn-{run}-{i:09d}",

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -26,8 +26,9 @@ from . import stats as _stats
 from .cache import CachedReply
 from .conversations import Conversations, register_functions
 from .db import DB_FILENAME, open_database, storage_error
-from .errors import StorageError
+from .errors import InputError, StorageError
 from .logsinks import PROMPT_FIELDS, RATING_FIELDS, AppendLog
+from .recorder import CacheWrite
 from .types import Result
 
 _BOOL_COLUMNS = frozenset({"tokens_estimated", "from_cache", "fallback_used", "truncated", "demo"})
@@ -132,30 +133,71 @@ class Store:
 
     # ---- recording ----------------------------------------------------------------------------
 
-    def record(self, result: Result) -> list[str]:
+    def record(self, result: Result, cache_write: CacheWrite | None = None) -> list[str]:
         """Record a finished request once: SQLite, then prompts.jsonl and prompts.csv.
 
         Never raises for storage failures: returns a warning per place that could not be
         written (failed log files are retried on the next record). Recording a prompt_id that
-        is already in the database does nothing and returns [].
+        is already in the database does nothing and returns []. `cache_write` is stored in
+        the same transaction (a failure there only warns).
         """
-        warnings: list[str] = []
+        return self.record_many([result], [cache_write] if cache_write else [])[0]
+
+    def record_many(
+        self, results: Sequence[Result], cache_writes: Sequence[CacheWrite] = ()
+    ) -> list[list[str]]:
+        """`record` for several requests at once: one SQLite transaction and one write per
+        log file for all of them. Returns the warnings of each result, in order.
+
+        If the batch transaction fails, each request is retried on its own so that a
+        failure is reported for the requests it concerns.
+        """
         with self._lock:
             conn = self._require()
+            self._puts += len(cache_writes)
+            purge = self._puts >= _PURGE_EVERY
             try:
-                fresh = recorder.write_db(conn, result)
+                fresh = recorder.write_db(conn, results, cache_writes, purge_cache=purge)
+                db_warnings: list[list[str]] = [[] for _ in results]
+            except (sqlite3.Error, InputError):
+                fresh, db_warnings = self._record_one_by_one(conn, results, cache_writes)
+            if purge:
+                self._puts = 0
+            rows = [recorder.log_row(r) for r, new in zip(results, fresh, strict=True) if new]
+            log_warnings = recorder.write_logs(self._prompt_logs, rows, "the reply was kept")
+            out = [
+                warnings + log_warnings if new else warnings
+                for warnings, new in zip(db_warnings, fresh, strict=True)
+            ]
+            self._warn(*(w for warnings in db_warnings for w in warnings), *log_warnings)
+        return out
+
+    def _record_one_by_one(
+        self,
+        conn: sqlite3.Connection,
+        results: Sequence[Result],
+        cache_writes: Sequence[CacheWrite],
+    ) -> tuple[list[bool], list[list[str]]]:
+        fresh: list[bool] = []
+        db_warnings: list[list[str]] = []
+        for result in results:
+            try:
+                fresh += recorder.write_db(conn, [result])
+                db_warnings.append([])
             except sqlite3.Error as exc:
-                fresh = True  # still put the reply in the logs
-                warnings.append(
-                    f"could not record to {self._path}: {exc}; the reply was kept "
-                    "(it is missing from stats and cannot be rated)"
+                fresh.append(True)  # still put the reply in the logs
+                db_warnings.append(
+                    [
+                        f"could not record to {self._path}: {exc}; the reply was kept "
+                        "(it is missing from stats and cannot be rated)"
+                    ]
                 )
-            if fresh:
-                warnings += recorder.write_logs(
-                    self._prompt_logs, recorder.log_row(result), "the reply was kept"
-                )
-            self._warn(*warnings)
-        return warnings
+        for write in cache_writes:
+            try:
+                recorder.write_db(conn, [], [write])
+            except (sqlite3.Error, InputError) as exc:
+                self._warn(f"could not write the cache in {self._path}: {exc}")
+        return fresh, db_warnings
 
     def _warn(self, *warnings: str) -> None:
         """Keep storage warnings for UIs and tell the on_warning hook, if any."""
@@ -213,7 +255,8 @@ class Store:
             try:
                 _cache.put(conn, key, reply, ttl_s, now)
                 self._puts += 1
-                if self._puts % _PURGE_EVERY == 0:
+                if self._puts >= _PURGE_EVERY:
+                    self._puts = 0
                     _cache.purge_expired(conn, now)
             except sqlite3.Error as exc:
                 self._warn(f"could not write the cache in {self._path}: {exc}")
@@ -240,7 +283,7 @@ class Store:
         with self._use("record a rating in") as conn:
             record = _ratings.rate(conn, prompt_id, rating, feedback, model)
             warnings = recorder.write_logs(
-                self._rating_logs, _ratings.log_row(record), "the rating was kept"
+                self._rating_logs, [_ratings.log_row(record)], "the rating was kept"
             )
             self._warn(*warnings)
         return {**record, "warnings": warnings}
