@@ -153,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.upstream:
         result = asyncio.run(run(args.upstream, args.requests, args.rounds, args.warmup))
     else:
-        with upstream(fast=True) as url:
-            result = asyncio.run(run(url, args.requests, args.rounds, args.warmup))
+        with upstream(fast=True) as server:
+            result = asyncio.run(run(server.url, args.requests, args.rounds, args.warmup))
     json.dump(result, sys.stdout)
     print()
     return 0

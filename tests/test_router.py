@@ -600,3 +600,74 @@ async def test_events_report_each_failed_attempt(make_runtime, upstream):
     events = await collect(make_runtime(), ChatRequest(model=GROQ, prompt="x"))
     failed = [e for e in events if isinstance(e, AttemptFailed)]
     assert len(failed) == 1 and failed[0].will_retry_in_s is not None
+
+
+async def test_requests_finishing_together_share_one_record_batch(make_runtime, upstream):
+    runtime = make_runtime()
+    await runtime.router.complete(ChatRequest(model=GROQ, prompt="batched"))
+    store = runtime.store
+    batches: list[int] = []
+    record_many = store.record_many
+
+    def counting(results, cache_writes=()):  # observes the real store, changes nothing
+        batches.append(len(results))
+        return record_many(results, cache_writes)
+
+    store.record_many = counting  # type: ignore[method-assign]
+    results = await asyncio.gather(
+        *(runtime.router.complete(ChatRequest(model=GROQ, prompt="batched")) for _ in range(20))
+    )
+    assert all(r.from_cache and r.warnings == [] for r in results)
+    assert sum(batches) == 20 and len(batches) < 20
+    ids = {r.prompt_id for r in results}
+    jsonl = {r["prompt_id"] for r in read_jsonl(store.logs_dir / "prompts.jsonl")[0]}
+    csv_ids = [r["prompt_id"] for r in read_csv(store.logs_dir / "prompts.csv")[0]]
+    assert ids <= jsonl and ids <= set(csv_ids) and len(csv_ids) == len(set(csv_ids)) == 21
+    assert all(store.get_request(i)["from_cache"] for i in ids)
+    assert store.stats()["cache_hits"] == 20
+
+
+async def test_a_caller_cancelled_while_its_record_waits_is_still_recorded_once(
+    make_runtime, upstream
+):
+    from llmrouter_tui.core.record_batch import RecordBatcher
+
+    runtime = make_runtime()
+    done = await runtime.router.complete(ChatRequest(model=GROQ, prompt="once"))
+    twin = replace(done, prompt_id="cancelled-caller", warnings=[])
+    batcher = RecordBatcher(runtime.store)
+    task = asyncio.create_task(batcher.record(twin))
+    await asyncio.sleep(0)  # the record is queued; its batch is written on the next turn
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0)
+    assert runtime.store.get_request("cancelled-caller") is not None
+    assert batcher.flush() == []  # nothing left over, nothing written twice
+    csv_ids = [r["prompt_id"] for r in read_csv(runtime.store.logs_dir / "prompts.csv")[0]]
+    assert csv_ids.count("cancelled-caller") == 1
+
+
+async def test_light_use_keeps_one_client_and_load_spreads_over_more(make_runtime, upstream):
+    from llmrouter_tui.core.providers.base import POOL_SHARDS, SHARD_BUSY
+
+    runtime = make_runtime()
+    for i in range(5):  # one at a time: one client, one warm connection
+        result = await runtime.router.complete(ChatRequest(model=GROQ, prompt=f"s{i}"))
+        assert result.status == "ok"
+    groq = runtime.router.providers.get("groq")
+    assert len(groq._clients) == 1
+
+    upstream.chunk_delay_s = 0.02  # keep streams open so they overlap
+    try:
+        n = SHARD_BUSY * POOL_SHARDS + 3
+        results = await asyncio.gather(
+            *(runtime.router.complete(ChatRequest(model=GROQ, prompt=f"c{i}")) for i in range(n))
+        )
+    finally:
+        upstream.chunk_delay_s = 0.0
+    assert all(r.status == "ok" and not r.from_cache for r in results)
+    assert len(groq._clients) == POOL_SHARDS  # grown to the cap, never beyond
+    assert groq._in_flight == [0] * POOL_SHARDS  # every lease was returned
+    await groq.aclose()
+    assert groq._clients == []

@@ -103,6 +103,7 @@ class HttpServer:
         self._shutdown_task: asyncio.Future[None] | None = None
         self.shutting_down = False
         self.accepted = 0  # connections accepted so far (shows keep-alive reuse)
+        self._access_lines: list[str] = []
 
     # ---- addresses ----------------------------------------------------------------------------
 
@@ -203,6 +204,7 @@ class HttpServer:
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=2.0)
+        self.flush_access_log()
         await self._lifespan.shutdown()
 
     # ---- logging ------------------------------------------------------------------------------
@@ -215,9 +217,24 @@ class HttpServer:
     def access(
         self, client: tuple[str, int] | None, method: str, path: str, status: int | None, ms: float
     ) -> None:
-        """One access-log line: client, method, path (no query string), status, milliseconds."""
-        if self.config.access_log:
-            self._write(f'{_client_text(client)} - "{method} {path}" {status or "-"} {ms:.1f}ms\n')
+        """One access-log line: client, method, path (no query string), status, milliseconds.
+
+        Lines are written once per event-loop turn (one write for all the requests that
+        finished in it) rather than one write each.
+        """
+        if not self.config.access_log:
+            return
+        if not self._access_lines:
+            asyncio.get_running_loop().call_soon(self.flush_access_log)
+        self._access_lines.append(
+            f'{_client_text(client)} - "{method} {path}" {status or "-"} {ms:.1f}ms\n'
+        )
+
+    def flush_access_log(self) -> None:
+        """Write the access-log lines not yet written."""
+        lines, self._access_lines = self._access_lines, []
+        if lines:
+            self._write("".join(lines))
 
     def log_app_error(self, exc: BaseException) -> None:
         """A one-line note about an exception the app let escape (type and place only)."""
@@ -349,10 +366,10 @@ class _Connection:
     async def run(self) -> None:
         server = self.server
         while True:
-            request = await self._read_request()
-            if request is None:
+            head = await self._read_request()
+            if head is None:
                 return
-            exchange = _Exchange(self, request)
+            exchange = _Exchange(self, *head)
             await exchange.handle()
             if exchange.close_after or server.shutting_down or self.eof:
                 return
@@ -364,7 +381,8 @@ class _Connection:
             conn.start_next_cycle()
             self.pipelined = False
 
-    async def _read_request(self) -> h11.Request | None:
+    async def _read_request(self) -> tuple[h11.Request, list[tuple[bytes, bytes]]] | None:
+        """The next request and its headers (as a list: h11's own sequence is slow to walk)."""
         conn = self.h11
         config = self.server.config
         t0 = time.perf_counter()
@@ -409,14 +427,15 @@ class _Connection:
         if type(event) is not h11.Request:
             return None  # ConnectionClosed (EOF) or PAUSED
         # h11 bounds only incomplete heads; one that arrived whole in a read is measured here.
-        size = len(event.target) + sum(len(n) + len(v) + 4 for n, v in event.headers)
+        headers = list(event.headers)
+        size = len(event.target) + sum([len(n) + len(v) + 4 for n, v in headers])
         if size > config.max_header_bytes:
             self._send_protocol_error(
                 431, f"request headers too large (limit {config.max_header_bytes} bytes)"
             )
             self.server.access(self.client, "-", "-", 431, _ms(t0))
             return None
-        return event
+        return event, headers
 
     def _send_protocol_error(self, status: int, detail: str) -> None:
         conn = self.h11
@@ -475,6 +494,7 @@ class _Exchange:
         "complete",
         "conn",
         "head",
+        "headers",
         "is_head",
         "request",
         "started",
@@ -483,9 +503,12 @@ class _Exchange:
         "waiter",
     )
 
-    def __init__(self, conn: _Connection, request: h11.Request) -> None:
+    def __init__(
+        self, conn: _Connection, request: h11.Request, headers: list[tuple[bytes, bytes]]
+    ) -> None:
         self.conn = conn
         self.request = request
+        self.headers = headers
         self.t0 = time.perf_counter()
         self.status: int | None = None
         self.head: tuple[int, list[tuple[bytes, bytes]]] | None = None
@@ -506,7 +529,7 @@ class _Exchange:
         path_bytes, _, query = request.target.partition(b"?")
         raw_path = path_bytes.decode("latin-1")
         method = request.method.decode("latin-1")
-        headers = list(request.headers)
+        headers = self.headers
         try:
             length = next((v for n, v in headers if n == b"content-length"), None)
             if length is not None and int(length) > server.config.max_body_bytes:

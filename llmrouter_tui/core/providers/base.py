@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -15,6 +16,10 @@ from ..types import Message, Usage
 # 1000 too.
 MAX_UPSTREAM_CONNECTIONS = 1000
 MAX_IDLE_UPSTREAM_CONNECTIONS = 100
+# Clients (connection pools) per provider, and the calls in flight on every client before
+# another is built; see ProviderBase.
+POOL_SHARDS = 8
+SHARD_BUSY = 4
 
 FailureKind = Literal[
     "rate_limited",  # 429 / 498: retry after a delay
@@ -113,7 +118,15 @@ class LiveModel:
 
 
 class ProviderBase:
-    """What every provider keeps: its settings, its limits and a client built on first use."""
+    """What every provider keeps: its settings, its limits and its clients, built on use.
+
+    A provider holds up to POOL_SHARDS clients, each with its own connection pool, and lends
+    each call the least busy one (`_lease`). httpcore scans every pooled connection on each
+    request (a poll() per idle connection), so under load one big pool costs time per request
+    in proportion to its size; several small ones keep that scan short. A new client is built
+    only when every existing one has SHARD_BUSY calls in flight, so light use keeps one
+    client and one warm connection.
+    """
 
     kind: str = ""
 
@@ -128,11 +141,60 @@ class ProviderBase:
         self._connect_timeout_s = connect_timeout_s
         # A backstop for SDKs that otherwise wait forever; the router's limits are tighter.
         self._request_timeout_s = request_timeout_s
-        self._client: Any = None
+        self._clients: list[Any] = []
+        self._in_flight: list[int] = []
 
     @property
     def has_key(self) -> bool:
         return self._settings.has_key
+
+    def _new_client(self, max_connections: int, max_idle: int) -> Any:
+        """A client (SDK or httpx) whose pool holds at most these many connections."""
+        raise NotImplementedError
+
+    def _get_client(self) -> Any:
+        """The first client (for calls that are not counted, like model listings)."""
+        if not self._clients:
+            self._add_client()
+        return self._clients[0]
+
+    def _add_client(self) -> int:
+        per_client = MAX_UPSTREAM_CONNECTIONS // POOL_SHARDS
+        idle = max(1, MAX_IDLE_UPSTREAM_CONNECTIONS // POOL_SHARDS)
+        self._clients.append(self._new_client(per_client, idle))
+        self._in_flight.append(0)
+        return len(self._clients) - 1
+
+    @contextmanager
+    def _lease(self) -> Iterator[Any]:
+        """The least busy client, counted as busy until the block ends."""
+        in_flight = self._in_flight
+        if in_flight:
+            low = min(in_flight)
+            index = in_flight.index(low)
+        if not in_flight or (low >= SHARD_BUSY and len(in_flight) < POOL_SHARDS):
+            index = self._add_client()
+        in_flight[index] += 1
+        try:
+            yield self._clients[index]
+        finally:
+            in_flight[index] -= 1
+
+    async def stream(self, call: ProviderCall) -> AsyncIterator[StreamItem]:
+        """See Provider.stream; runs `_stream` on a leased client."""
+        with self._lease() as client:
+            async with aclosing(self._stream(client, call)) as items:
+                async for item in items:
+                    yield item
+
+    def _stream(self, client: Any, call: ProviderCall) -> AsyncIterator[StreamItem]:
+        """The provider's own streaming call on `client`."""
+        raise NotImplementedError
+
+    def _take_clients(self) -> list[Any]:
+        """Every client built so far; the provider starts afresh (for aclose)."""
+        clients, self._clients, self._in_flight = self._clients, [], []
+        return clients
 
 
 class Provider(Protocol):

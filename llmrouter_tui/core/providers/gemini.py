@@ -17,6 +17,7 @@ from .base import (
     TextChunk,
 )
 from .classify import failure_from_status, failure_from_transport
+from .tls import shared_ssl_context
 
 # Finish reasons that mean the provider refused or withheld content.
 _FILTER_REASONS = {
@@ -53,21 +54,26 @@ class GeminiProvider(ProviderBase):
 
     kind = "gemini"
 
-    def _get_client(self) -> Any:
-        if self._client is None:
-            from google import genai  # lazy: ~0.35 s to import
-            from google.genai import types
+    def _new_client(self, max_connections: int, max_idle: int) -> Any:
+        import httpx
+        from google import genai  # lazy: ~0.35 s to import
+        from google.genai import types
 
-            key = self._settings.api_key.reveal() if self._settings.api_key else "missing"
-            options = types.HttpOptions(
-                base_url=self._settings.base_url,
-                api_version="v1beta",  # google-genai 3.x defaults to v1
-                # google-genai waits forever without a timeout (ms); the router's own
-                # first-token/idle/attempt limits are tighter, this is the backstop.
-                timeout=int(self._request_timeout_s * 1000),
-            )
-            self._client = genai.Client(api_key=key, http_options=options)
-        return self._client
+        key = self._settings.api_key.reveal() if self._settings.api_key else "missing"
+        options = types.HttpOptions(
+            base_url=self._settings.base_url,
+            api_version="v1beta",  # google-genai 3.x defaults to v1
+            # google-genai waits forever without a timeout (ms); the router's own
+            # first-token/idle/attempt limits are tighter, this is the backstop.
+            timeout=int(self._request_timeout_s * 1000),
+            async_client_args={
+                "limits": httpx.Limits(
+                    max_connections=max_connections, max_keepalive_connections=max_idle
+                ),
+                "verify": shared_ssl_context(),
+            },
+        )
+        return genai.Client(api_key=key, http_options=options)
 
     def _request(self, call: ProviderCall) -> dict[str, Any]:
         from google.genai import types
@@ -86,10 +92,9 @@ class GeminiProvider(ProviderBase):
         )
         return {"model": call.model, "contents": contents, "config": config}
 
-    async def stream(self, call: ProviderCall) -> AsyncIterator[StreamItem]:
+    async def _stream(self, client: Any, call: ProviderCall) -> AsyncIterator[StreamItem]:
         from google.genai import errors
 
-        client = self._get_client()
         got_output = False
         finish: str | None = None
         usage: Usage | None = None
@@ -145,8 +150,7 @@ class GeminiProvider(ProviderBase):
         return await asyncio.wait_for(collect(), timeout_s)
 
     async def aclose(self) -> None:
-        if self._client is not None:
+        for client in self._take_clients():
             # Older SDKs have no aio.aclose; their client closes when collected.
             with contextlib.suppress(Exception):
-                await self._client.aio.aclose()
-            self._client = None
+                await client.aio.aclose()

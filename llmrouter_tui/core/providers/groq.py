@@ -8,8 +8,6 @@ from typing import Any
 
 from ..types import Usage
 from .base import (
-    MAX_IDLE_UPSTREAM_CONNECTIONS,
-    MAX_UPSTREAM_CONNECTIONS,
     LiveModel,
     ProviderBase,
     ProviderCall,
@@ -20,6 +18,7 @@ from .base import (
 )
 from .classify import failure_from_status, failure_from_transport
 from .openai_shape import openai_messages, usage_from_openai
+from .tls import shared_ssl_context
 
 
 class GroqProvider(ProviderBase):
@@ -27,33 +26,30 @@ class GroqProvider(ProviderBase):
 
     kind = "groq"
 
-    def _get_client(self) -> Any:
-        if self._client is None:
-            import groq  # lazy: keeps start-up fast
-            import httpx
+    def _new_client(self, max_connections: int, max_idle: int) -> Any:
+        import groq  # lazy: keeps start-up fast
+        import httpx
 
-            key = self._settings.api_key.reveal() if self._settings.api_key else "missing"
-            # The router enforces first-token, idle and attempt limits itself.
-            timeout = httpx.Timeout(None, connect=self._connect_timeout_s)
-            self._client = groq.AsyncGroq(
-                api_key=key,
-                base_url=self._settings.base_url,
-                max_retries=0,
+        key = self._settings.api_key.reveal() if self._settings.api_key else "missing"
+        # The router enforces first-token, idle and attempt limits itself.
+        timeout = httpx.Timeout(None, connect=self._connect_timeout_s)
+        return groq.AsyncGroq(
+            api_key=key,
+            base_url=self._settings.base_url,
+            max_retries=0,
+            timeout=timeout,
+            http_client=groq.DefaultAsyncHttpxClient(
                 timeout=timeout,
-                http_client=groq.DefaultAsyncHttpxClient(
-                    timeout=timeout,
-                    limits=httpx.Limits(
-                        max_connections=MAX_UPSTREAM_CONNECTIONS,
-                        max_keepalive_connections=MAX_IDLE_UPSTREAM_CONNECTIONS,
-                    ),
+                limits=httpx.Limits(
+                    max_connections=max_connections, max_keepalive_connections=max_idle
                 ),
-            )
-        return self._client
+                verify=shared_ssl_context(),
+            ),
+        )
 
-    async def stream(self, call: ProviderCall) -> AsyncIterator[StreamItem]:
+    async def _stream(self, client: Any, call: ProviderCall) -> AsyncIterator[StreamItem]:
         import groq
 
-        client = self._get_client()
         params: dict[str, Any] = {
             "model": call.model,
             "messages": openai_messages(call),
@@ -121,6 +117,5 @@ class GroqProvider(ProviderBase):
         ]
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        for client in self._take_clients():
+            await client.close()

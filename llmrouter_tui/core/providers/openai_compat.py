@@ -8,8 +8,6 @@ from typing import Any
 
 from ..types import Usage
 from .base import (
-    MAX_IDLE_UPSTREAM_CONNECTIONS,
-    MAX_UPSTREAM_CONNECTIONS,
     LiveModel,
     ProviderBase,
     ProviderCall,
@@ -20,6 +18,7 @@ from .base import (
 )
 from .classify import failure_from_status, failure_from_transport
 from .openai_shape import openai_messages, usage_from_openai
+from .tls import shared_ssl_context
 
 
 class OpenAICompatProvider(ProviderBase):
@@ -27,26 +26,23 @@ class OpenAICompatProvider(ProviderBase):
 
     kind = "openai"
 
-    def _get_client(self) -> Any:
-        if self._client is None:
-            import httpx
+    def _new_client(self, max_connections: int, max_idle: int) -> Any:
+        import httpx
 
-            headers = {"Accept": "application/json"}
-            if self._settings.api_key:
-                headers["Authorization"] = f"Bearer {self._settings.api_key.reveal()}"
-            self._client = httpx.AsyncClient(
-                base_url=(self._settings.base_url or "").rstrip("/"),
-                headers=headers,
-                timeout=httpx.Timeout(None, connect=self._connect_timeout_s),
-                limits=httpx.Limits(
-                    max_connections=MAX_UPSTREAM_CONNECTIONS,
-                    max_keepalive_connections=MAX_IDLE_UPSTREAM_CONNECTIONS,
-                ),
-            )
-        return self._client
+        headers = {"Accept": "application/json"}
+        if self._settings.api_key:
+            headers["Authorization"] = f"Bearer {self._settings.api_key.reveal()}"
+        return httpx.AsyncClient(
+            base_url=(self._settings.base_url or "").rstrip("/"),
+            headers=headers,
+            timeout=httpx.Timeout(None, connect=self._connect_timeout_s),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_idle
+            ),
+            verify=shared_ssl_context(),
+        )
 
-    async def stream(self, call: ProviderCall) -> AsyncIterator[StreamItem]:
-        client = self._get_client()
+    async def _stream(self, client: Any, call: ProviderCall) -> AsyncIterator[StreamItem]:
         body: dict[str, Any] = {
             "model": call.model,
             "messages": openai_messages(call),
@@ -124,6 +120,5 @@ class OpenAICompatProvider(ProviderBase):
         ]
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        for client in self._take_clients():
+            await client.aclose()
