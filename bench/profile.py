@@ -1,10 +1,11 @@
-"""Where --serve spends its CPU on a cache miss: py-spy samples grouped by layer.
+"""Where --serve spends its CPU on a cache miss and on a cache hit: py-spy samples by layer.
 
 Each sample is charged to the innermost frame that belongs to a known layer; standard-library
-frames (asyncio, json, typing…) are charged to the code that called them, so a socket write
-issued by httpcore counts as HTTP client time and one issued by our server as server time.
-Samples of an idle thread (the event loop waiting in epoll, an idle executor thread) are left
-out.
+frames (asyncio, json, typing…) are charged to the code that called them, except the socket
+system calls of asyncio's transports (send and recv, where the kernel does the loopback TCP
+work), which get a layer of their own. py-spy does not see inside C extensions, so SQLite's
+own work shows as the Python function that called it (`write_db`, `cache.get`). Samples of an
+idle thread (the event loop waiting in epoll, an idle executor thread) are left out.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bench.common import PYTHON, Server
 from bench.load import LoadResult, run_load
 
 LAYERS: tuple[tuple[str, str], ...] = (
+    ("h11/", "h11 (HTTP/1.1 parsing and framing, server side)"),
     ("llmrouter_tui/core/providers/", "ours: providers (Groq adapter)"),
     ("llmrouter_tui/core/store.py", "ours: recording (SQLite, log files)"),
     ("llmrouter_tui/core/recorder.py", "ours: recording (SQLite, log files)"),
@@ -38,6 +40,12 @@ LAYERS: tuple[tuple[str, str], ...] = (
     ("anyio/", "httpx + httpcore + anyio (HTTP client under the SDK)"),
     ("sniffio/", "httpx + httpcore + anyio (HTTP client under the SDK)"),
 )
+# Innermost frames that are asyncio's socket system calls (self time = time in the kernel).
+_SOCKET_CALLS = (
+    "_SelectorSocketTransport.write (",
+    "_SelectorSocketTransport._read_ready__data_received (",
+)
+SOCKET_LAYER = "socket send/recv system calls (kernel, loopback TCP)"
 _IDLE = ("EpollSelector.select", "select (selectors.py", "_worker (concurrent/futures/thread.py")
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
@@ -69,8 +77,8 @@ def summarise(raw: str, top: int = 15) -> dict[str, Any]:
             idle += n
             continue
         total += n
-        layer = None
-        for frame in reversed(frames):
+        layer = SOCKET_LAYER if frames[-1].startswith(_SOCKET_CALLS) else None
+        for frame in reversed(frames if layer is None else ()):
             m = _FRAME.match(frame)
             if m and (layer := _layer(m["file"])):
                 break
@@ -90,8 +98,11 @@ def _py_spy() -> str | None:
     return str(local) if local.exists() else shutil.which("py-spy")
 
 
-def profile_server(server: Server, seconds: float) -> dict[str, Any]:
-    """py-spy the server while a separate process puts cache-miss load on it (c=32)."""
+def profile_server(
+    server: Server, seconds: float, unique: bool = True, nonce: str | None = None
+) -> dict[str, Any]:
+    """py-spy the server while a separate process puts load on it (c=32): cache misses with
+    `unique` prompts, else cache hits (of the prompt a warm-up with `nonce` stored)."""
     spy = _py_spy()
     if spy is None:
         return {}
@@ -99,7 +110,9 @@ def profile_server(server: Server, seconds: float) -> dict[str, Any]:
         out = Path(tmp) / "profile.txt"
         load: list[LoadResult] = []
         t = threading.Thread(
-            target=lambda: load.append(run_load(server.url, "v1", True, 32, seconds + 1)),
+            target=lambda: load.append(
+                run_load(server.url, "v1", unique, 32, seconds + 1, nonce=nonce)
+            ),
             daemon=True,
         )
         t.start()

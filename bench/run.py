@@ -7,7 +7,7 @@ Sections (each can be picked with --only):
   streams   1,000 concurrent streamed replies through --serve; server RSS (target 4)
   tui       first frame, streaming at 2,000 tokens/s, keypress echo (target 5)
   inproc    Router.complete against the direct SDK call, in-process (target 6)
-  profile   py-spy profile of --serve under cache-miss load, by package (if py-spy is installed)
+  profile   py-spy of --serve under cache-miss and cache-hit load, by layer (needs py-spy)
 
 Every loop is bounded in count and time, everything runs on 127.0.0.1, and every process the
 suite starts is stopped by it (and gets SIGTERM if the suite itself dies).
@@ -377,10 +377,12 @@ def section_profile(plan: Plan, res: Results, up: Server, scratch: Path) -> None
         res.notes.append("profile skipped: py-spy is not installed (pip install py-spy)")
         say("profile: skipped (py-spy not installed)")
         return
-    say("profile: py-spy on --serve under cache-miss load, c=32")
-    with serve(up.url, scratch / "profile") as server:
-        run_load(server.url, "v1", True, 32, plan.warmup_s)
-        res.profile = profile.profile_server(server, plan.profile_s)
+    for kind, unique in (("miss", True), ("hit", False)):
+        say(f"profile: py-spy on --serve under cache-{kind} load, c=32")
+        nonce = None if unique else uuid.uuid4().hex[:12]  # hits repeat the warm-up's prompt
+        with serve(up.url, scratch / f"profile-{kind}") as server:
+            run_load(server.url, "v1", unique, 32, plan.warmup_s, nonce=nonce)
+            res.profile[kind] = profile.profile_server(server, plan.profile_s, unique, nonce)
 
 
 # ---- main ------------------------------------------------------------------------------------
