@@ -117,6 +117,36 @@ async def test_total_failure_shows_attempts_and_restores_prompt(
         assert row is not None and row["status"] == "error"
 
 
+async def test_streamed_text_shows_in_batches_then_renders_in_full(
+    data_dir: Path, quick_config: Path
+) -> None:
+    long_reply = "# Title\n\n" + " ".join(f"word{i}" for i in range(300)) + "\n\n- a\n- b\n"
+    with FakeUpstream(chunk_delay_s=0.02) as slow:
+        slow.reply_fn = lambda provider, model, messages: long_reply
+        rt = Runtime.open(data_dir=data_dir, demo_upstream=slow.base_url)
+        app = LLMRouterApp(rt)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await send(pilot, "tell me everything", wait=False)
+            screen = chat(pilot)
+            live = ""
+            for _ in range(200):  # bounded: the reply streams for well under a second
+                await asyncio.sleep(0.02)
+                replies = screen.view.replies
+                if replies and screen.streaming:
+                    live = replies[0].body.source
+                    if live:
+                        break
+            assert live, "streamed text reaches the screen before the reply is done"
+            assert long_reply.startswith(live)
+            await settle(pilot)
+            (reply,) = screen.view.replies
+            assert reply.state == "done"
+            assert reply.body.source == long_reply
+            assert reply.body.query("MarkdownBulletList"), "the final render is full Markdown"
+        app.runtime.close()
+
+
 async def test_escape_cancels_streaming(
     data_dir: Path, quick_config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

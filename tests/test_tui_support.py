@@ -11,6 +11,7 @@ from textual.pilot import Pilot
 from llmrouter_tui.core.runtime import Runtime
 from llmrouter_tui.testing.fake_upstream import FakeUpstream
 from llmrouter_tui.tui.app import LLMRouterApp
+from llmrouter_tui.tui.main import MAX_FPS
 from llmrouter_tui.tui.screens.chat import ChatScreen
 from llmrouter_tui.tui.screenshots import settle
 
@@ -35,6 +36,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No API keys, no .env and no llmrouter.toml from the developer's machine."""
     for name in KEY_VARS:
         monkeypatch.delenv(name, raising=False)
+    # run_app sets Textual's frame rate for its process; here it is undone after the test.
+    monkeypatch.setenv("TEXTUAL_FPS", MAX_FPS)
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.chdir(cwd)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import ExitStack
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
 from textual.app import App
@@ -17,9 +17,22 @@ from ..core.runtime import Runtime
 from ..core.types import Result
 from .commands import CommandSpec, LLMRouterCommands
 from .messages import NavigateTo, RatingRecorded, RequestRecorded, TemplateChosen
-from .screens.analytics import AnalyticsScreen
 from .screens.chat import ChatScreen
-from .screens.templates import TemplatesScreen
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
+
+
+def _templates_screen() -> Screen[None]:
+    from .screens.templates import TemplatesScreen
+
+    return TemplatesScreen()
+
+
+def _analytics_screen() -> Screen[None]:
+    from .screens.analytics import AnalyticsScreen
+
+    return AnalyticsScreen()
 
 
 class LLMRouterApp(App[None]):
@@ -51,8 +64,9 @@ class LLMRouterApp(App[None]):
         self._exit_stack = ExitStack()
         self._chat_screen: ChatScreen | None = None
         self.add_mode("chat", self._make_chat_screen)
-        self.add_mode("templates", TemplatesScreen)
-        self.add_mode("analytics", AnalyticsScreen)
+        # The other modes are imported when first opened: the first frame needs only chat.
+        self.add_mode("templates", _templates_screen)
+        self.add_mode("analytics", _analytics_screen)
         self._listen(runtime)
         self.set_reactive(LLMRouterApp.current_model, runtime.settings.default_model)
         self.set_reactive(LLMRouterApp.demo_mode, runtime.settings.demo)

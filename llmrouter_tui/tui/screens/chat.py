@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncGenerator, Iterable
 from contextlib import aclosing, suppress
 from dataclasses import dataclass, field, replace
+from time import perf_counter
 from typing import Any, ClassVar, cast
 
 from textual import on, work
@@ -32,20 +33,20 @@ from ...core.types import (
 )
 from ..format import ReplyMeta
 from ..widgets.conversation_view import ConversationView
-from ..widgets.keys_help import KeysHelp
 from ..widgets.prompt_input import PromptInput
 from ..widgets.reply import ReplyView
 from ..widgets.sidebar import ConversationSidebar
 from ..widgets.top_bar import TopBar
 from ..widgets.user_message import UserMessage
-from .confirm import ConfirmModal
 from .conversation_settings import ChatSettings, ConversationSettingsModal
-from .feedback import FeedbackModal
-from .model_picker import ModelPicker
-from .text_prompt import TextPromptModal
+
+# The other modals are imported when first opened: the first frame does not need them.
 
 SIDEBAR_MIN_WIDTH = 100  # the sidebar starts open on terminals at least this wide
 TITLE_LENGTH = 48
+#: Tokens that arrived together are handled without returning to the event loop; after this
+#: long the stream yields, so a key typed meanwhile is not kept waiting behind the backlog.
+STREAM_SLICE_S = 0.003
 
 
 @dataclass(slots=True)
@@ -177,6 +178,8 @@ class ChatScreen(Screen[None]):
             old.remove()
         settings = self.runtime.settings
         if not settings.demo and not any(p.has_key for p in settings.providers.values()):
+            from ..widgets.keys_help import KeysHelp  # Markdown: imported only when shown
+
             keys_help = KeysHelp(settings)
             keys_help.add_class("chat-intro")
             if view.children:
@@ -365,6 +368,8 @@ class ChatScreen(Screen[None]):
                 self._show_title()
             self.sidebar.reload()
 
+        from .text_prompt import TextPromptModal
+
         self.app.push_screen(TextPromptModal("Rename conversation", "Title", title), done)
 
     def _ask_delete(self, conversation_id: str, title: str) -> None:
@@ -381,6 +386,8 @@ class ChatScreen(Screen[None]):
             self.sidebar.reload()
             self.notify(f"Deleted “{title}”.")
 
+        from .confirm import ConfirmModal
+
         self.app.push_screen(ConfirmModal(f"Delete the conversation “{title}”?"), done)
 
     # ---- model, settings, cache --------------------------------------------------------------
@@ -389,6 +396,8 @@ class ChatScreen(Screen[None]):
         def chosen(model: str | None) -> None:
             if model:
                 self.action_use_model(model)
+
+        from .model_picker import ModelPicker
 
         self.app.push_screen(ModelPicker(self.runtime.model_rows(), self.model), chosen)
 
@@ -507,7 +516,6 @@ class ChatScreen(Screen[None]):
     ) -> None:
         """Route `request` and render its events into `reply`; Esc cancels this worker."""
         router = self.runtime.router
-        view = self.view
         try:
             prepared = router.prepare(request)
         except RouterError as exc:
@@ -517,11 +525,14 @@ class ChatScreen(Screen[None]):
             return
         try:
             events = cast(AsyncGenerator[Event, None], router.stream(prepared))
+            slice_start = perf_counter()
             async with aclosing(events):
                 async for event in events:
                     if isinstance(event, Delta):
-                        await reply.add(event.text)
-                        view.content_grew()
+                        await reply.add(event.text)  # the reply tells the view when it grew
+                        if perf_counter() - slice_start > STREAM_SLICE_S:
+                            await asyncio.sleep(0)
+                            slice_start = perf_counter()
                     elif isinstance(event, Started):
                         await reply.begin(event.model, event.prompt_id, event.notice)
                     elif isinstance(event, AttemptFailed):
@@ -638,6 +649,8 @@ class ChatScreen(Screen[None]):
         def saved(value: tuple[int, str] | None) -> None:
             if value is not None:
                 self._save_rating(reply, value[0], value[1])
+
+        from .feedback import FeedbackModal
 
         self.app.push_screen(FeedbackModal(reply.rating, reply.feedback), saved)
 

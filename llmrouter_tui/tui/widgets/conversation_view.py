@@ -94,6 +94,10 @@ class ConversationView(VerticalScroll, can_focus=True):
         self._follow = False
         self.anchor(False)
 
+    def on_reply_view_grew(self, event: ReplyView.Grew) -> None:
+        event.stop()
+        self.content_grew()
+
     def content_grew(self) -> None:
         """Keep the end in view while following.
 

@@ -2,27 +2,53 @@
 
 from __future__ import annotations
 
+from time import perf_counter
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import Markdown, Static
-from textual.widgets.markdown import MarkdownStream
+from textual.widgets import Static
 
 from ...core.types import AttemptFailed, ChatRequest, Result
 from .._css import sibling_tcss
 from ..format import ReplyMeta, attempt_lines, error_headline, meta_line, stars
 
+if TYPE_CHECKING:
+    from textual.widgets import Markdown
+
 ReplyState = str  # "pending" | "streaming" | "done" | "cancelled" | "error"
 
-#: Streamed text is rendered in batches this often: a relayout per token would make input
-#: lag at a thousand tokens per second.
+#: Streamed text is rendered in batches at most this often: a relayout per token would make
+#: input lag at a thousand tokens per second. After a batch is on screen the next also waits
+#: at least as long as that one took to show: the last block of a long reply costs more to
+#: re-render as it grows, and on a busy machine batches stretch out instead of keeping the
+#: event loop (and the keys typed meanwhile) busy.
 FLUSH_EVERY_S = 1 / 15
+#: The shortest wait before a batch: gathers the tokens of one network read (and a Textual
+#: timer needs a positive interval).
+FLUSH_MIN_WAIT_S = 0.01
+#: A batch whose repaint is never reported (the screen it was queued on went away) stops
+#: holding up the next one after this long.
+PAINT_TIMEOUT_S = 1.0
+
+
+def _markdown() -> type[Markdown]:
+    # Imported on first use: markdown-it and the Markdown widget are not needed for the
+    # first frame of the app.
+    from textual.widgets.markdown import Markdown
+
+    return Markdown
 
 
 class ReplyView(Vertical):
     """One assistant reply: streamed Markdown, an inline error if any, and metadata."""
 
     DEFAULT_CSS = sibling_tcss(__file__)
+
+    class Grew(Message):
+        """More streamed text is on screen (sent after the repaint, when sizes are known)."""
 
     def __init__(
         self,
@@ -51,10 +77,15 @@ class ReplyView(Vertical):
         self._parts: list[str] = []
         self._unshown: list[str] = []
         self._flush_timer: Timer | None = None
-        self._stream: MarkdownStream | None = None
+        #: When the batch that is not on screen yet was appended (None: none is pending).
+        self._painting_since: float | None = None
+        #: When the next batch may be shown (perf_counter seconds).
+        self._next_flush_at = 0.0
+        #: Bumped whenever the body is replaced, so a stale paint notice is ignored.
+        self._generation = 0
 
     def compose(self) -> ComposeResult:
-        yield Markdown(self.text, classes="reply-body")
+        yield _markdown()(self.text, classes="reply-body")
         yield Static("", classes="reply-error", markup=False)
         yield Static(self._meta_text(), classes="reply-meta", markup=False)
         yield Static(
@@ -67,7 +98,7 @@ class ReplyView(Vertical):
 
     @property
     def body(self) -> Markdown:
-        return self.query_one(".reply-body", Markdown)
+        return self.query_one(".reply-body", _markdown())
 
     def _set_state(self, state: ReplyState) -> None:
         self.remove_class(f"-{self.state}")
@@ -118,22 +149,43 @@ class ReplyView(Vertical):
         self._set_meta(f"{model} · streaming…")
 
     async def add(self, text: str) -> None:
-        """Append streamed text (shown at most FLUSH_EVERY_S later)."""
+        """Append streamed text (shown at most FLUSH_EVERY_S later, or later on long replies)."""
         self._parts.append(text)
         self._unshown.append(text)
-        if self._flush_timer is None:
-            self._flush_timer = self.set_timer(FLUSH_EVERY_S, self._flush, name="reply-flush")
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._flush_timer is not None or not self._unshown:
+            return
+        now = perf_counter()
+        painting = self._painting_since
+        if painting is not None and now - painting < PAINT_TIMEOUT_S:
+            return  # _painted schedules the next batch
+        delay = max(FLUSH_MIN_WAIT_S, self._next_flush_at - now)
+        self._flush_timer = self.set_timer(delay, self._flush, name="reply-flush")
 
     async def _flush(self) -> None:
-        """Hand the text gathered since the last flush to the Markdown stream."""
+        """Append the text gathered since the last batch to the Markdown body."""
         self._flush_timer = None
         if not self._unshown:
             return
         text = "".join(self._unshown)
         self._unshown.clear()
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self.body)
-        await self._stream.write(text)
+        started = self._painting_since = perf_counter()
+        # Markdown.append re-parses only the last block, and we wait for it: one batch in
+        # flight at a time, so batches coalesce while a render is slow.
+        await self.body.append(text)
+        self.call_after_refresh(self._painted, started, self._generation)
+
+    def _painted(self, started: float, generation: int) -> None:
+        """The last batch is on screen: pace the next one by what this one cost."""
+        if generation != self._generation:
+            return
+        self._painting_since = None
+        now = perf_counter()
+        self._next_flush_at = now + max(FLUSH_EVERY_S, now - started)
+        self.post_message(self.Grew())
+        self._schedule_flush()
 
     async def restart(self, reason: str, next_model: str) -> None:
         """The text so far is void: clear it and keep streaming from `next_model`."""
@@ -205,10 +257,11 @@ class ReplyView(Vertical):
         self._set_meta()
 
     async def _close_stream(self) -> None:
+        """Stop showing batches; the caller renders the body in full (or clears it)."""
         if self._flush_timer is not None:
             self._flush_timer.stop()
             self._flush_timer = None
         self._unshown.clear()
-        if self._stream is not None:
-            stream, self._stream = self._stream, None
-            await stream.stop()
+        self._painting_since = None
+        self._next_flush_at = 0.0
+        self._generation += 1
