@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from llmrouter_tui.core.cache import CachedReply, cache_key
 from llmrouter_tui.core.conversations import UnknownConversationError
@@ -340,6 +343,34 @@ def test_two_processes_append_concurrently(tmp_path: Path):
 
 
 # ---- cache --------------------------------------------------------------------------------------
+
+
+@given(
+    model=st.text(max_size=12),
+    turns=st.lists(
+        st.tuples(st.sampled_from(["user", "assistant"]), st.text(max_size=20)),
+        min_size=1,
+        max_size=3,
+    ),
+    system=st.none() | st.text(max_size=12),
+    temperature=st.none() | st.floats(min_value=0, max_value=2) | st.integers(0, 2),
+    max_tokens=st.none() | st.integers(1, 10**7),
+)
+def test_cache_key_is_the_sha256_of_sorted_compact_json(
+    model, turns, system, temperature, max_tokens
+):
+    """The hand-written canonical text is exactly json.dumps(sort_keys=True) of the payload."""
+    messages = [Message(role, content) for role, content in turns]
+    payload = {
+        "model": model,
+        "messages": [{"role": role, "content": content} for role, content in turns],
+        "system": system,
+        "temperature": None if temperature is None else float(temperature),
+        "max_tokens": max_tokens,
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    expected = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    assert cache_key(model, messages, system, temperature, max_tokens) == expected
 
 
 def test_cache_key_is_stable_and_canonical():

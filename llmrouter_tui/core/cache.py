@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from .errors import InputError
 from .types import Message, Usage
 
+# json's own string encoder (the one `ensure_ascii=False` uses), so keys stay identical.
+_encode_string = json.encoder.encode_basestring
+
 
 @dataclass(frozen=True, slots=True)
 class CachedReply:
@@ -34,23 +37,47 @@ def cache_key(
     """SHA-256 hex of the canonical JSON of everything that shapes a reply.
 
     `model` is the fully qualified candidate (e.g. "groq:openai/gpt-oss-20b"). The key is the
-    same in every process and run; 1 and 1.0 as temperature give the same key.
+    same in every process and run; 1 and 1.0 as temperature give the same key. The canonical
+    text is `json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`
+    of {"max_tokens", "messages": [{"content", "role"}], "model", "system", "temperature"},
+    written out directly (this runs on every request; keys are already in sorted order).
     """
-    turns = [
-        {"role": m["role"], "content": m["content"]}
-        if isinstance(m, Mapping)
-        else {"role": m.role, "content": m.content}
-        for m in messages
-    ]
-    payload = {
-        "model": model,
-        "messages": turns,
-        "system": system,
-        "temperature": None if temperature is None else float(temperature),
-        "max_tokens": None if max_tokens is None else int(max_tokens),
-    }
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    turns = ",".join(
+        [
+            (
+                '{"content":'
+                + _encode_string(m["content"])
+                + ',"role":'
+                + _encode_string(m["role"])
+                + "}"
+                if isinstance(m, Mapping)
+                else '{"content":'
+                + _encode_string(m.content)
+                + ',"role":'
+                + _encode_string(m.role)
+                + "}"
+            )
+            for m in messages
+        ]
+    )
+    canonical = (
+        '{"max_tokens":'
+        + ("null" if max_tokens is None else repr(int(max_tokens)))
+        + ',"messages":['
+        + turns
+        + '],"model":'
+        + _encode_string(model)
+        + ',"system":'
+        + ("null" if system is None else _encode_string(system))
+        + ',"temperature":'
+        + ("null" if temperature is None else _float(float(temperature)))
+        + "}"
+    )
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _float(value: float) -> str:
+    return json.dumps(value)  # repr, or NaN/Infinity exactly as json writes them
 
 
 _GET = (

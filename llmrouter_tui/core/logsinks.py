@@ -93,7 +93,8 @@ def _json_text(value: Any) -> str:
 
 def format_jsonl(row: Mapping[str, Any], fields: Sequence[str]) -> bytes:
     """One JSON object line (keys in `fields` order) as UTF-8 bytes."""
-    obj = {name: row.get(name) for name in fields}
+    # A row built in field order (the usual case) is written as it is.
+    obj = row if tuple(row) == tuple(fields) else {name: row.get(name) for name in fields}
     text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
     try:
         return (text + "\n").encode("utf-8")

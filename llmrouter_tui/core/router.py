@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import time
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -105,6 +105,16 @@ def _now_iso() -> str:
     if _second_text[0] != second:
         _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
     return f"{_second_text[1]}.{int((now - second) * 1000):03d}Z"
+
+
+def new_prompt_id() -> str:
+    """32 hex digits: the time in milliseconds, then 80 random bits.
+
+    Ids that grow with time insert at the end of the prompt_id indexes instead of at random
+    places in them, so the requests recorded together touch one index page instead of one
+    each (a commit costs per page written); they also sort by time.
+    """
+    return f"{int(time.time() * 1000):012x}{os.urandom(10).hex()}"
 
 
 def _check_text(value: object, name: str) -> str:
@@ -202,7 +212,7 @@ class Router:
             raise InputError(f"max_tokens must be a positive integer, got {max_tokens!r}")
         candidates = self.catalog.candidates(model)
         return Prepared(
-            prompt_id=uuid.uuid4().hex,
+            prompt_id=new_prompt_id(),
             requested_model=model,
             candidates=candidates,
             messages=tuple(messages),

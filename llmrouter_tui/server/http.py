@@ -387,7 +387,9 @@ class _Connection:
         config = self.server.config
         t0 = time.perf_counter()
         try:
-            event = conn.next_event()
+            data, closed = conn.trailing_data
+            # Usually nothing is buffered between requests: go straight to reading.
+            event = conn.next_event() if data or closed else h11.NEED_DATA
             if event is h11.NEED_DATA:
                 if self.server.shutting_down:
                     return None
