@@ -399,7 +399,20 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="load generator: wrk when installed (auto), or the bench.load Python client",
     )
+    parser.add_argument(
+        "--rerender",
+        action="store_true",
+        help="rewrite --output from the raw results it embeds (after editing bench/report.py)",
+    )
     args = parser.parse_args(argv)
+    if args.rerender:
+        from bench import rerender
+
+        out = Path(args.output)
+        old, sections, command = rerender.load(out)
+        out.write_text(report.render(old, sections, command))
+        say(f"rewrote {out} from its raw results")
+        return 0
     load.TOOL = args.loadgen
     plan = QUICK if args.quick else FULL
     only = set(args.only.split(",")) if args.only else set(SECTIONS)
