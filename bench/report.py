@@ -370,7 +370,8 @@ def _tui_table(res: Results) -> list[str]:
         "",
         "| measure | value |",
         "|---|---|",
-        f"| first frame (chat screen painted), `--demo`, from process start | "
+        "| first frame (chat screen painted), `--demo`, from process start; bytecode "
+        "compiled by one untimed launch first, as installing would | "
         f"{Spread.of(u['first_frame_runs']).fmt(3)} s over {len(u['first_frame_runs'])} "
         "launches |",
     ]
