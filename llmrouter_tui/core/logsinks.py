@@ -18,6 +18,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from .jsonbytes import dumps as json_bytes
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX
@@ -88,18 +90,14 @@ def _csv_cell(value: Any) -> str:
 
 
 def _json_text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return json_bytes(value).decode("utf-8")
 
 
 def format_jsonl(row: Mapping[str, Any], fields: Sequence[str]) -> bytes:
     """One JSON object line (keys in `fields` order) as UTF-8 bytes."""
     # A row built in field order (the usual case) is written as it is.
     obj = row if tuple(row) == tuple(fields) else {name: row.get(name) for name in fields}
-    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-    try:
-        return (text + "\n").encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates: fall back to \u escapes, still valid JSON
-        return (json.dumps(obj, separators=(",", ":")) + "\n").encode("ascii")
+    return json_bytes(obj) + b"\n"
 
 
 def format_csv(values: Sequence[Any]) -> bytes:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
+from ..core.jsonbytes import dumps as json_bytes
 from .types import Receive, Scope, Send
 
 Header = tuple[bytes, bytes]
@@ -34,7 +35,7 @@ class HTTPError(Exception):
 
 def dumps(payload: Any) -> bytes:
     """Compact UTF-8 JSON."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return json_bytes(payload)
 
 
 async def send_json(send: Send, status: int, payload: Any, headers: Iterable[Header] = ()) -> None:
