@@ -23,7 +23,7 @@ from bench.common import PYTHON, Server
 from bench.load import LoadResult, run_load
 
 LAYERS: tuple[tuple[str, str], ...] = (
-    ("h11/", "h11 (HTTP/1.1 parsing and framing, server side)"),
+    ("h11/", "h11 (HTTP/1.1 parsing and framing, our server's side)"),
     ("llmrouter_tui/core/providers/", "ours: providers (Groq adapter)"),
     ("llmrouter_tui/core/store.py", "ours: recording (SQLite, log files)"),
     ("llmrouter_tui/core/recorder.py", "ours: recording (SQLite, log files)"),
@@ -46,6 +46,7 @@ _SOCKET_CALLS = (
     "_SelectorSocketTransport._read_ready__data_received (",
 )
 SOCKET_LAYER = "socket send/recv system calls (kernel, loopback TCP)"
+_HTTP_CLIENT = "httpx + httpcore + anyio (HTTP client under the SDK)"
 _IDLE = ("EpollSelector.select", "select (selectors.py", "_worker (concurrent/futures/thread.py")
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
@@ -82,6 +83,8 @@ def summarise(raw: str, top: int = 15) -> dict[str, Any]:
             m = _FRAME.match(frame)
             if m and (layer := _layer(m["file"])):
                 break
+        if layer is not None and layer.startswith("h11") and any("httpcore/" in f for f in frames):
+            layer = _HTTP_CLIENT  # httpcore parses upstream replies with h11 too
         layers[layer or "asyncio event loop, other stdlib"] += n
         m = _FRAME.match(frames[-1])
         funcs[f"{m['func']} ({m['file']})" if m else frames[-1]] += n
