@@ -481,18 +481,19 @@ FINDINGS = [
     "(merged per model and histogram bucket) and cache entries, then one `write()` per log "
     "file for all their lines. Before, every request paid two transactions (the cache entry, "
     "then the record) and two locked appends. Every request is still recorded before its "
-    "reply is sent. Cache hit at c=32: 0.77 → 0.35 ms (1,200 → about 2,600 req/s); a crash "
+    "reply is sent. Cache hit at c=32: 0.77 → 0.35 ms (1,200 → about 2,600 req/s). A crash "
     "can now leave at most one batch (≤ 64 requests) in SQLite without its log lines, where "
     "it was one record; acknowledged requests are in every sink either way (tested).",
     "- **Time-ordered prompt ids** (`core/router.py`): 32 hex digits as before, now the time "
-    "in milliseconds followed by 80 random bits. Random ids inserted each request at a random "
-    "place in the `prompt_id` indexes (requests and attempts), so a batch of 8 touched 8 "
-    "index pages where it now touches one; a commit costs per page written. Recording a "
-    "batch of 8 cache hits: 75 → 57 µs per request in a micro-benchmark; cache hit at c=32 "
-    "about 2,700 → 3,100 req/s.",
-    "- **Cache keys** (`core/cache.py`): the canonical JSON is written out directly instead "
-    "of `json.dumps(sort_keys=True)` of a nested dict: the same bytes (property-tested), so "
-    "existing cache entries still match.",
+    "in milliseconds followed by 80 random bits. Random ids were inserted at random places "
+    "in the `prompt_id` indexes (requests and attempts), so a batch of 8 touched 8 index "
+    "pages where it now touches one, and a commit costs per page written. Recording a batch "
+    "of 8 cache hits: 75 → 57 µs per request (micro-benchmark); cache hit at c=32: 0.35 → "
+    "0.32 ms.",
+    "- **orjson for replies and log lines** (`core/jsonbytes.py`): about ten times faster "
+    "than `json.dumps`, with the standard library for what orjson refuses (lone surrogates, "
+    "integers beyond 64 bits). Cache hit at c=32: 0.34 → 0.28 ms. Request bodies are still "
+    "parsed by the standard library (its error messages name line and column).",
     "- **Several small connection pools per provider** (`core/providers/base.py`): httpcore "
     "scans every pooled connection on each request (a `getpeername` and a `poll` per idle "
     "one), so one pool sized for 1,000 streams made each request pay for all of them. A "
@@ -500,6 +501,9 @@ FINDINGS = [
     "when every client has 4 calls in flight (light use keeps one client and one warm "
     "connection); one TLS context is shared. Cache miss at c=32: 4.9 → 2.3 ms, 200 → about "
     "420 req/s. Gemini clients also got the 1,000-connection limit they lacked.",
+    "- **Cache keys** (`core/cache.py`): the canonical JSON is written out directly instead "
+    "of `json.dumps(sort_keys=True)` of a nested dict: the same bytes (property-tested), so "
+    "existing cache entries still match.",
     "- **CSV records** (`core/logsinks.py`): quoted by hand instead of a `csv.writer` per "
     "record, byte-for-byte what `csv.writer` writes (property-tested against it); about 2× "
     "faster. The torn-tail check reuses the append descriptor.",
@@ -514,7 +518,8 @@ FINDINGS = [
     "by what the last one cost; the stream hands the loop back every 3 ms; the garbage "
     "collector ignores objects created before launch; Textual may repaint 120 times a second "
     "(`TEXTUAL_FPS`, a user's own setting wins), since a typed key waits for the next "
-    "repaint slot.",
+    "repaint slot. First frame 0.69 → 0.36 s (part of that is the benchmark now timing "
+    "compiled bytecode, as an installed package has); key echo 57 → 8–46 ms (median of runs).",
     "- Earlier: provider connection limits raised to 1,000 (with the SDK default of 100, "
     "queued streams burned the first-token timeout: 1 of 1,000 completed), and "
     "`Attempt.as_dict` as a plain dict. A hand-written h11 client transport for plain-http "
@@ -527,35 +532,37 @@ FINDINGS = [
     "",
     "## What remains, and what bounds it",
     "",
-    "- **Cache miss (target 1)**: the `groq` SDK and the httpx client under it take about two "
-    "thirds of the server's CPU (profile above): the SDK's request transform "
-    "(`_async_transform_recursive` walks the TypedDict annotations of every parameter), a "
-    "pydantic `construct` per chunk, httpx's request and response machinery and anyio's "
-    "task bookkeeping (`current_task`). The in-process table shows the bound directly: the "
-    "bare SDK call, made as the provider makes it, costs about 1.7–2.5 ms of CPU per request "
-    "on this machine, which is the whole 2 ms p50 budget and most of the 2 ms per request "
-    "that 500 req/s on one core allows. What is ours on this path (server, router, "
-    "recording) is under a fifth of the CPU.",
-    "- **Cache hit (target 2)**: no SDK is involved. The profile above splits it: SQLite's "
-    "own work (under `write_db` and `cache.get`), h11, the socket system calls and asyncio "
-    "are about half; the rest is our Python spread thin over the HTTP server, the app, "
-    "routing, JSON and log formatting, with no single hot spot left. For scale: the fake "
-    "upstream, an h11 server that answers from cached bytes and records nothing, needs "
-    "about 0.17 ms of CPU per request here (the `direct` rows), a third of a cache hit at "
-    "c=1. At c=1 a cache hit pays for a whole SQLite commit (about ten pages written to the "
-    "WAL, 22 `pwrite` calls by strace) and two log appends on its own; at c=32 those are "
-    "shared by the batch, which is why CPU per request falls from about 0.54 to 0.35 ms. "
-    "Recording before replying is a design choice (the reply carries storage warnings and "
-    "can be rated at once; an acknowledged request is never lost), and it is what stands "
-    "between these figures and the targets.",
+    "- **Cache miss (target 1)**: the `groq` SDK, pydantic and the httpx client under them "
+    "take about three quarters of the server's CPU (profile above): the SDK's request "
+    "transform (`_async_transform_recursive` walks the TypedDict annotations of every "
+    "parameter), a pydantic `construct` per chunk, httpx's request and response machinery, "
+    "h11 parsing the upstream's reply for httpcore, and anyio's task bookkeeping "
+    "(`current_task`). The in-process table shows the bound directly: the bare SDK call, "
+    "made as the provider makes it, costs about 1.7 ms of CPU per request, which leaves "
+    "0.3 ms of the 2 ms p50 budget for receiving the request, routing, recording and "
+    "replying, while all of that together (a cache hit, which is everything but the SDK "
+    "call) costs about 0.45 ms at c=1. At c=32 the server needs about 2.0–2.1 ms of CPU per "
+    "miss, of which our own code (server, router, recording, the Groq adapter) is about a "
+    "quarter: 500 req/s on one core would need the SDK and httpx to get cheaper.",
+    "- **Cache hit (target 2)**: met. What it costs is spread over h11 (about a quarter), "
+    "SQLite's own work (under `write_db` and `cache.get`), the socket system calls and our "
+    "Python for the server, routing, recording and JSON, with no single hot spot left. At "
+    "c=1 a request pays for a whole SQLite commit and two log appends on its own; at c=32 "
+    "those are shared by the batch, which is why CPU per request falls from about 0.46 to "
+    "0.26 ms.",
     "- **Router overhead in-process (target 6)**: routing alone is well under the target. "
     "With a store, the sequential benchmark records one request per transaction (nothing to "
-    "batch with), so the SQLite commit and the two log appends (about 0.2 ms of CPU) are "
-    "most of what the router adds to a miss.",
+    "batch with): a SQLite commit that writes about ten pages to the WAL (22 `pwrite` calls "
+    "by strace) plus the cache entry and two log appends, about 0.25–0.3 ms of CPU, is most "
+    "of what the router adds to a miss. Recording before returning is a design choice (the "
+    "result carries storage warnings and can be rated at once; an acknowledged request is "
+    "never lost).",
     "- **History size**: flat: `/stats` reads only the summary tables, and an insert touches "
-    "the right-hand edge of the time index plus one leaf of the `prompt_id` index.",
+    "the right-hand edge of the time and `prompt_id` indexes.",
     "- **TUI**: the first frame is mostly imports (Textual ≈ 0.1 s, the core ≈ 0.09 s) and "
-    "Textual's start-up; key echo is mostly the wait for Textual's next repaint.",
+    "Textual's start-up; key echo is mostly the wait for Textual's next repaint, plus the "
+    "re-render of the growing last paragraph on a busy machine (this figure varies most "
+    "between runs).",
 ]
 
 METHOD = [
