@@ -635,7 +635,8 @@ async def test_a_caller_cancelled_while_its_record_waits_is_still_recorded_once(
     runtime = make_runtime()
     done = await runtime.router.complete(ChatRequest(model=GROQ, prompt="once"))
     twin = replace(done, prompt_id="cancelled-caller", warnings=[])
-    batcher = RecordBatcher(runtime.store)
+    heard: list[tuple[str, list[str]]] = []
+    batcher = RecordBatcher(runtime.store, on_recorded=lambda r, w: heard.append((r.prompt_id, w)))
     task = asyncio.create_task(batcher.record(twin))
     await asyncio.sleep(0)  # the record is queued; its batch is written on the next turn
     task.cancel()
@@ -643,6 +644,7 @@ async def test_a_caller_cancelled_while_its_record_waits_is_still_recorded_once(
         await task
     await asyncio.sleep(0)
     assert runtime.store.get_request("cancelled-caller") is not None
+    assert heard == [("cancelled-caller", [])]  # listeners still hear of it
     assert batcher.flush() == []  # nothing left over, nothing written twice
     csv_ids = [r["prompt_id"] for r in read_csv(runtime.store.logs_dir / "prompts.csv")[0]]
     assert csv_ids.count("cancelled-caller") == 1

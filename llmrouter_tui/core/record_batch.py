@@ -9,7 +9,7 @@ and one write per log file, instead of one each. A lone request waits one loop t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from .recorder import CacheWrite
@@ -31,9 +31,17 @@ class BatchSink(Protocol):
 class RecordBatcher:
     """Collects records during one event-loop turn and writes them with one `record_many`."""
 
-    def __init__(self, store: BatchSink, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        store: BatchSink,
+        max_batch: int = MAX_BATCH,
+        on_recorded: Callable[[Result, list[str]], None] | None = None,
+    ) -> None:
+        """`on_recorded(result, warnings)` runs for every result once it is written, also
+        when the caller that submitted it has been cancelled meanwhile."""
         self._store = store
         self._max_batch = max_batch
+        self._on_recorded = on_recorded
         self._results: list[Result] = []
         self._cache_writes: list[CacheWrite] = []
         self._waiters: list[asyncio.Future[list[str]] | None] = []
@@ -72,7 +80,9 @@ class RecordBatcher:
             warnings = self._store.record_many(results, cache_writes)
         except Exception as exc:  # recording must never lose the replies
             warnings = [[f"could not record the request: {exc}"] for _ in results]
-        for waiter, mine in zip(waiters, warnings, strict=True):
+        for result, waiter, mine in zip(results, waiters, warnings, strict=True):
+            if self._on_recorded is not None:
+                self._on_recorded(result, mine)
             if waiter is not None and not waiter.done():  # a cancelled caller is gone
                 waiter.set_result(mine)
         return warnings

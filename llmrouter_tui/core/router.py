@@ -140,7 +140,9 @@ class Router:
     ) -> None:
         self.settings = settings
         self.store = store
-        self._batcher = RecordBatcher(store) if store is not None else None
+        self._batcher = (
+            RecordBatcher(store, on_recorded=self._recorded) if store is not None else None
+        )
         self.templates = templates
         self.catalog = catalog or Catalog(settings.models, settings.providers)
         self.providers = providers or ProviderPool(settings.providers, settings.routing)
@@ -248,8 +250,9 @@ class Router:
             if not run.recorded:
                 result = self._result(run, status="cancelled", error="cancelled by the caller")
                 if self._batcher is not None:
-                    result.warnings.extend(self._batcher.record_now(result))
-                self._notify(result)
+                    self._batcher.record_now(result)  # calls _recorded
+                else:
+                    self._notify(result)
             raise
         finally:
             if run.probe_key is not None:
@@ -581,9 +584,15 @@ class Router:
         """The Result of `run`, recorded (with `cache_write`) before it is returned."""
         result = self._result(run, **outcome)
         if self._batcher is not None:
-            result.warnings.extend(await self._batcher.record(result, cache_write))
-        self._notify(result)
+            await self._batcher.record(result, cache_write)  # calls _recorded
+        else:
+            self._notify(result)
         return result
+
+    def _recorded(self, result: Result, warnings: list[str]) -> None:
+        """A result is in the store (listeners hear of it even if its caller was cancelled)."""
+        result.warnings.extend(warnings)
+        self._notify(result)
 
     def _notify(self, result: Result) -> None:
         for listener in self._listeners:
