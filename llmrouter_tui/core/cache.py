@@ -42,24 +42,7 @@ def cache_key(
     of {"max_tokens", "messages": [{"content", "role"}], "model", "system", "temperature"},
     written out directly (this runs on every request; keys are already in sorted order).
     """
-    turns = ",".join(
-        [
-            (
-                '{"content":'
-                + _encode_string(m["content"])
-                + ',"role":'
-                + _encode_string(m["role"])
-                + "}"
-                if isinstance(m, Mapping)
-                else '{"content":'
-                + _encode_string(m.content)
-                + ',"role":'
-                + _encode_string(m.role)
-                + "}"
-            )
-            for m in messages
-        ]
-    )
+    turns = ",".join([_turn(m) for m in messages])
     canonical = (
         '{"max_tokens":'
         + ("null" if max_tokens is None else repr(int(max_tokens)))
@@ -74,6 +57,14 @@ def cache_key(
         + "}"
     )
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _turn(message: Message | Mapping[str, str]) -> str:
+    if isinstance(message, Mapping):
+        role, content = message["role"], message["content"]
+    else:
+        role, content = message.role, message.content
+    return '{"content":' + _encode_string(content) + ',"role":' + _encode_string(role) + "}"
 
 
 def _float(value: float) -> str:

@@ -58,7 +58,6 @@ Format = Literal["jsonl", "csv"]
 
 # Spreadsheets run cells starting with these as formulas.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_FORMULA_CHARS = frozenset(_FORMULA_START)
 _NO_LINK = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV, errno.EMLINK}
 
 
@@ -69,28 +68,20 @@ def neutralise(text: str) -> str:
 
 def _csv_cell(value: Any) -> str:
     """One CSV field, quoted as csv.writer's default dialect (QUOTE_MINIMAL) would quote it."""
-    kind = type(value)
-    if kind is not str:  # the common cases first: this runs for every field of every record
+    if not isinstance(value, str):
         if value is None:
             return ""
-        if kind is bool:
+        if isinstance(value, bool):
             return "true" if value else "false"
-        if kind is int or kind is float:
+        if isinstance(value, int | float):
             return repr(value)  # numbers are ours, never formulas
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return repr(value)
-        value = str(value) if isinstance(value, str) else _json_text(value)
-    if value and value[0] in _FORMULA_CHARS:
-        value = "'" + value
+        value = json_bytes(value).decode("utf-8")
+    value = neutralise(value)
     if '"' in value:
         return '"' + value.replace('"', '""') + '"'
     if "," in value or "\n" in value or "\r" in value:
         return '"' + value + '"'
     return value
-
-
-def _json_text(value: Any) -> str:
-    return json_bytes(value).decode("utf-8")
 
 
 def format_jsonl(row: Mapping[str, Any], fields: Sequence[str]) -> bytes:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
-from ..core.jsonbytes import dumps as json_bytes
+from ..core.jsonbytes import dumps  # compact UTF-8 JSON, re-exported for the endpoints
 from .types import Receive, Scope, Send
 
 Header = tuple[bytes, bytes]
@@ -31,11 +31,6 @@ class HTTPError(Exception):
         self.detail = detail
         self.headers = list(headers)
         self.extra = extra or {}
-
-
-def dumps(payload: Any) -> bytes:
-    """Compact UTF-8 JSON."""
-    return json_bytes(payload)
 
 
 async def send_json(send: Send, status: int, payload: Any, headers: Iterable[Header] = ()) -> None:

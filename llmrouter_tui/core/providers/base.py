@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
@@ -148,8 +150,8 @@ class ProviderBase:
     def has_key(self) -> bool:
         return self._settings.has_key
 
-    def _new_client(self, max_connections: int, max_idle: int) -> Any:
-        """A client (SDK or httpx) whose pool holds at most these many connections."""
+    def _new_client(self, pool: dict[str, Any]) -> Any:
+        """A client (SDK or httpx) whose httpx pool is built with `pool` (limits, TLS)."""
         raise NotImplementedError
 
     def _get_client(self) -> Any:
@@ -159,9 +161,13 @@ class ProviderBase:
         return self._clients[0]
 
     def _add_client(self) -> int:
-        per_client = MAX_UPSTREAM_CONNECTIONS // POOL_SHARDS
-        idle = max(1, MAX_IDLE_UPSTREAM_CONNECTIONS // POOL_SHARDS)
-        self._clients.append(self._new_client(per_client, idle))
+        import httpx
+
+        limits = httpx.Limits(
+            max_connections=MAX_UPSTREAM_CONNECTIONS // POOL_SHARDS,
+            max_keepalive_connections=max(1, MAX_IDLE_UPSTREAM_CONNECTIONS // POOL_SHARDS),
+        )
+        self._clients.append(self._new_client({"limits": limits, "verify": _ssl_context()}))
         self._in_flight.append(0)
         return len(self._clients) - 1
 
@@ -195,6 +201,16 @@ class ProviderBase:
         """Every client built so far; the provider starts afresh (for aclose)."""
         clients, self._clients, self._in_flight = self._clients, [], []
         return clients
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """The context httpx would build by default (certifi's CA bundle, SSL_CERT_FILE and
+    SSL_CERT_DIR honoured), built once per process: loading the CA bundle takes
+    milliseconds, and a provider may build several clients."""
+    import httpx
+
+    return httpx.create_ssl_context()
 
 
 class Provider(Protocol):

@@ -17,7 +17,6 @@ from .base import (
     TextChunk,
 )
 from .classify import failure_from_status, failure_from_transport
-from .tls import shared_ssl_context
 
 # Finish reasons that mean the provider refused or withheld content.
 _FILTER_REASONS = {
@@ -54,8 +53,7 @@ class GeminiProvider(ProviderBase):
 
     kind = "gemini"
 
-    def _new_client(self, max_connections: int, max_idle: int) -> Any:
-        import httpx
+    def _new_client(self, pool: dict[str, Any]) -> Any:
         from google import genai  # lazy: ~0.35 s to import
         from google.genai import types
 
@@ -66,12 +64,7 @@ class GeminiProvider(ProviderBase):
             # google-genai waits forever without a timeout (ms); the router's own
             # first-token/idle/attempt limits are tighter, this is the backstop.
             timeout=int(self._request_timeout_s * 1000),
-            async_client_args={
-                "limits": httpx.Limits(
-                    max_connections=max_connections, max_keepalive_connections=max_idle
-                ),
-                "verify": shared_ssl_context(),
-            },
+            async_client_args=pool,
         )
         return genai.Client(api_key=key, http_options=options)
 

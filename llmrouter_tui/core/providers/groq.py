@@ -18,7 +18,6 @@ from .base import (
 )
 from .classify import failure_from_status, failure_from_transport
 from .openai_shape import openai_messages, usage_from_openai
-from .tls import shared_ssl_context
 
 
 class GroqProvider(ProviderBase):
@@ -26,7 +25,7 @@ class GroqProvider(ProviderBase):
 
     kind = "groq"
 
-    def _new_client(self, max_connections: int, max_idle: int) -> Any:
+    def _new_client(self, pool: dict[str, Any]) -> Any:
         import groq  # lazy: keeps start-up fast
         import httpx
 
@@ -38,13 +37,7 @@ class GroqProvider(ProviderBase):
             base_url=self._settings.base_url,
             max_retries=0,
             timeout=timeout,
-            http_client=groq.DefaultAsyncHttpxClient(
-                timeout=timeout,
-                limits=httpx.Limits(
-                    max_connections=max_connections, max_keepalive_connections=max_idle
-                ),
-                verify=shared_ssl_context(),
-            ),
+            http_client=groq.DefaultAsyncHttpxClient(timeout=timeout, **pool),
         )
 
     async def _stream(self, client: Any, call: ProviderCall) -> AsyncIterator[StreamItem]:

@@ -18,7 +18,6 @@ from .base import (
 )
 from .classify import failure_from_status, failure_from_transport
 from .openai_shape import openai_messages, usage_from_openai
-from .tls import shared_ssl_context
 
 
 class OpenAICompatProvider(ProviderBase):
@@ -26,7 +25,7 @@ class OpenAICompatProvider(ProviderBase):
 
     kind = "openai"
 
-    def _new_client(self, max_connections: int, max_idle: int) -> Any:
+    def _new_client(self, pool: dict[str, Any]) -> Any:
         import httpx
 
         headers = {"Accept": "application/json"}
@@ -36,10 +35,7 @@ class OpenAICompatProvider(ProviderBase):
             base_url=(self._settings.base_url or "").rstrip("/"),
             headers=headers,
             timeout=httpx.Timeout(None, connect=self._connect_timeout_s),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_idle
-            ),
-            verify=shared_ssl_context(),
+            **pool,
         )
 
     async def _stream(self, client: Any, call: ProviderCall) -> AsyncIterator[StreamItem]:
