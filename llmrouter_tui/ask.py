@@ -13,6 +13,7 @@ from .cli import EXIT_ALL_FAILED, EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 from .core.errors import ConfigError, InputError, StorageError
 from .core.router import attempts_text
 from .core.runtime import Runtime
+from .core.textcheck import surrogate_at
 from .core.types import AttemptFailed, ChatRequest, Delta, Done, Failed, Restart, Result
 from .demo import demo_upstream
 
@@ -27,10 +28,34 @@ def _parse_vars(pairs: list[str]) -> dict[str, str]:
     return values
 
 
+def _read_stdin(stdin: TextIO) -> str:
+    """All of stdin as text; InputError when it is not UTF-8 (nothing is guessed)."""
+    raw = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read().encode()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"stdin is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            "convert it first, e.g. with iconv -f LATIN1 -t UTF-8"
+        ) from None
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Arguments that were not valid UTF-8 reach Python as lone surrogates: refuse them."""
+    named = {"PROMPT": args.prompt, "--system": args.system, "--model": args.model}
+    named.update({f"--var {pair.partition('=')[0]}": pair for pair in args.var})
+    for name, value in named.items():
+        if isinstance(value, str) and surrogate_at(value) is not None:
+            raise InputError(
+                f"{name} is not valid UTF-8 text (check the terminal's or the script's encoding)"
+            )
+
+
 def _build_request(args: argparse.Namespace, stdin: TextIO) -> ChatRequest:
+    _check_arguments(args)
     prompt = args.prompt
     if prompt == "-":
-        prompt = stdin.read()
+        prompt = _read_stdin(stdin)
     if args.template:
         if prompt is not None:
             raise InputError("give either a PROMPT or --template, not both")
@@ -57,6 +82,13 @@ def _build_request(args: argparse.Namespace, stdin: TextIO) -> ChatRequest:
         ignore_cache=args.ignore_cache,
         source="ask",
     )
+
+
+def announce(runtime: Runtime, err: TextIO) -> None:
+    """The runtime's start-up notices (refused working-directory settings…), once."""
+    for notice in runtime.notices:
+        err.write(f"{notice.label}: {notice.text}\n")
+    err.flush()
 
 
 def _describe(result: Result, err: TextIO) -> None:
@@ -113,6 +145,7 @@ def run_ask(args: argparse.Namespace) -> int:
             runtime = Runtime.open(
                 config=args.config, data_dir=args.data_dir, demo_upstream=upstream_url
             )
+            announce(runtime, sys.stderr)
             try:
                 return asyncio.run(_ask(runtime, request, args))
             finally:

@@ -1,4 +1,5 @@
-"""Command line: the Textual app (default), `--serve`, and `ask` for one-shot scripting."""
+"""Command line: the Textual app (default), `--serve`, `ask` for one-shot scripting, `config`
+(where each setting comes from) and `templates import` (the original's JSON to TOML)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ def main_parser() -> argparse.ArgumentParser:
         prog="llmrouter-tui",
         description="Route chat prompts to Groq, Gemini and OpenAI-compatible models. "
         "With no arguments, opens the terminal app. "
-        "See also: llmrouter-tui ask --help",
+        "See also: llmrouter-tui ask --help, llmrouter-tui config --help "
+        "(where each setting comes from), llmrouter-tui templates import --help, "
+        "llmrouter-tui export --help (a conversation as Markdown)",
     )
     _common_options(parser)
     parser.add_argument("--serve", action="store_true", help="run the HTTP server, no TUI")
@@ -41,7 +44,30 @@ def main_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow binding a non-loopback address without a token",
     )
+    parser.add_argument(
+        "--allow-host",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="also answer requests made to this host name (repeatable; '.example.com' adds "
+        "its subdomains, '*' any name); see README, Security defaults",
+    )
+    parser.add_argument(
+        "--cors-origin",
+        metavar="ORIGIN",
+        action="append",
+        default=[],
+        help="let web pages from this origin use the server, e.g. http://localhost:5173 "
+        "(repeatable)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no access log on stderr")
+    parser.add_argument(
+        "--keep-alive",
+        type=float,
+        default=75.0,
+        metavar="SECONDS",
+        help="close a client's connection after this long idle between requests (default 75)",
+    )
     return parser
 
 
@@ -76,6 +102,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .ask import run_ask
 
         return run_ask(ask_parser().parse_args(args_list[1:]))
+    if args_list and args_list[0] == "config":
+        from .config_cmd import run_config
+
+        return run_config(args_list[1:])
+    if args_list and args_list[0] == "templates":
+        from .templates_cmd import run_templates
+
+        return run_templates(args_list[1:])
+    if args_list and args_list[0] == "export":
+        from .export_cmd import run_export
+
+        return run_export(args_list[1:])
     args = main_parser().parse_args(args_list)
     if args.serve:
         from .server.main import run_server

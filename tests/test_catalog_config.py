@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import textwrap
 
 import pytest
@@ -132,7 +133,8 @@ def test_issue_example_config_loads(clean_env, monkeypatch):
         fallbacks = ["openai/gpt-oss-20b"]
         """,
     )
-    settings = load_settings(data_dir=clean_env / "data", load_dotenv_file=False)
+    # Named explicitly: from ./llmrouter.toml alone the key would be refused (test_workdir_trust).
+    settings = load_settings(config=cfg, data_dir=clean_env / "data", load_dotenv_file=False)
     assert settings.config_path == cfg
     assert settings.routing.total_timeout_s == 120.0
     ollama = settings.providers["ollama"]
@@ -185,7 +187,7 @@ def test_dotenv_never_overrides_environment(clean_env, monkeypatch):
     assert settings.providers["groq"].api_key == Secret("from-env")
     assert settings.providers["gemini"].api_key == Secret("gem-from-dotenv")
     assert settings.env_file == clean_env / ".env"
-    monkeypatch.delenv("GEMINI_API_KEY")
+    assert "GEMINI_API_KEY" not in os.environ  # .env is read, never loaded into the process
 
 
 def test_gemini_base_url_aliases(clean_env, monkeypatch):

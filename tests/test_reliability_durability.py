@@ -424,8 +424,9 @@ def test_corrupt_database_through_serve_names_the_file_and_exits_1(tmp_path: Pat
 # ---- the real server: SIGKILL mid-flight, concurrency, two processes on one directory ---------
 
 SERVER_MODELS = (GROQ, GEMINI, "gemini-3.8-flash")
-# Clients drop pooled connections well before the server's 5 s keep-alive timeout: reusing
-# one the server is closing at that moment loses the request (the usual HTTP/1.1 race).
+# The server keeps idle connections 75 s, far longer than httpx's 5 s pool expiry, so a
+# client never reuses a connection just as the server closes it (the usual HTTP/1.1 race,
+# which loses the request).
 
 
 def _serve(data: Path, cwd: Path) -> ServerProcess:
@@ -534,7 +535,10 @@ async def test_hundreds_of_concurrent_requests_and_ratings_recorded_exactly_once
     acked: list[str] = []
     rated: list[tuple[str, int, str | None]] = []
     async with serving(create_app(runtime, token="")) as server:
-        limits = httpx.Limits(max_connections=300, keepalive_expiry=2)
+        # httpx's own pool expiry (5 s) against the server's default keep-alive (75 s): the
+        # client drops a pooled connection long before the server would close it.
+        limits = httpx.Limits(max_connections=300)
+        assert server.config.keepalive_timeout_s > (limits.keepalive_expiry or 0)
         async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as client:
             await asyncio.gather(*(_chat_and_rate(client, i, acked, rated) for i in range(240)))
     await runtime.aclose()

@@ -329,7 +329,9 @@ async def test_oversized_bodies_and_headers_are_refused_early(serve):
                 yield b"x" * 65536
 
         try:
-            response = await client.post("/chat", content=body())
+            response = await client.post(
+                "/chat", content=body(), headers={"content-type": "application/json"}
+            )
         except httpx.TransportError:
             pass  # refused and closed while we were still sending: a reset, not a 413 (reported)
         else:

@@ -43,6 +43,8 @@ class Api:
     async def post(self, url: str, body: Any = None, **kw: Any) -> httpx.Response:
         if body is not None:
             kw["json"] = body
+        elif "content" not in kw:  # no body (e.g. /rate?prompt_id=&score=): still says JSON
+            kw.setdefault("headers", {"content-type": "application/json"})
         response = await self.client.post(url, **kw)
         self.seen.append(response)
         return response
@@ -219,9 +221,12 @@ async def test_chat_rejects_bad_input_naming_the_field(
     assert api.upstream.requests == []
 
 
-async def test_chat_without_content_type_is_read_as_json(api: Api) -> None:
+async def test_chat_without_content_type_is_refused(api: Api) -> None:
+    # A web page can send a body without a content type and no CORS preflight (issue 10).
     response = await api.post(f"/chat?model={GROQ}", content=b'{"prompt": "plain"}')
-    assert response.status_code == 200
+    assert response.status_code == 415
+    assert "'Content-Type: application/json'" in check_response(response)["detail"]
+    assert api.upstream.requests == []
 
 
 async def test_body_limit_from_content_length_and_from_a_streamed_body(
@@ -675,7 +680,7 @@ async def test_no_response_ever_carries_a_key(api: Api) -> None:
         for path in ("/stats", "/models", "/models?live=true", "/templates", "/health",
                      "/openapi.json", "/v1/models", "/nope"):  # fmt: skip
             await api.get(path)
-        await api.post("/chat", content=b"{bad")
+        await api.post("/chat", content=b"{bad", headers={"content-type": "application/json"})
     finally:
         api.upstream.valid_keys = None
     assert any(r.status_code == 502 for r in api.seen)

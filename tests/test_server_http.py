@@ -346,7 +346,10 @@ async def test_every_endpoint_over_the_socket(router_server, upstream: FakeUpstr
     server, _runtime = router_server
     async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
         chat = check_response(await client.post(f"/chat?model={GROQ}", json={"prompt": "socket"}))
-        rated = await client.post(f"/rate?prompt_id={chat['prompt_id']}&score=5")
+        rated = await client.post(
+            f"/rate?prompt_id={chat['prompt_id']}&score=5",
+            headers={"content-type": "application/json"},
+        )
         check_response(rated)
         for path in ("/stats", "/models", "/templates", "/health", "/openapi.json", "/v1/models"):
             check_response(await client.get(path))
@@ -366,7 +369,10 @@ async def test_every_endpoint_over_the_socket(router_server, upstream: FakeUpstr
 
 async def test_head_is_answered_like_get_without_a_body(router_server) -> None:
     server, _ = router_server
-    pipelined = b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    pipelined = (
+        b"HEAD /health HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    )
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(pipelined)
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)

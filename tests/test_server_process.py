@@ -307,11 +307,16 @@ def test_keys_never_reach_a_response_the_log_or_the_files(
             ]  # fmt: skip
             for method, path, body in calls:
                 kw = {"json": body} if isinstance(body, dict) else {"content": body}
+                if isinstance(body, str):  # malformed JSON that says it is JSON
+                    kw["headers"] = {"content-type": "application/json"}
                 response = client.request(method, path, **kw)
                 texts.append(response.text + str(response.headers))
             first = json.loads(texts[0].split("Headers(")[0])
             assert first["fallback_used"] is True and first["attempts"][0]["status"] == 401
-            rate = client.post(f"/rate?prompt_id={first['prompt_id']}&score=2")
+            rate = client.post(
+                f"/rate?prompt_id={first['prompt_id']}&score=2",
+                headers={"content-type": "application/json"},
+            )
             texts.append(rate.text)
             upstream.add_fault(Fault(kind="status", status=500, times=None))
             failed = client.post("/chat?model=gemini-3.5-flash", json={"prompt": "all fail"})

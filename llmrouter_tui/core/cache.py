@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .errors import InputError
-from .types import Message, Usage
+from .params import GenerationParams
+from .types import Message, TextPart, ToolCall, Usage
 
 # json's own string encoder (the one `ensure_ascii=False` uses), so keys stay identical.
 _encode_string = json.encoder.encode_basestring
@@ -25,6 +26,7 @@ class CachedReply:
     usage: Usage
     model: str
     provider: str | None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 def cache_key(
@@ -33,6 +35,8 @@ def cache_key(
     system: str | None,
     temperature: float | None,
     max_tokens: int | None,
+    *,
+    params: GenerationParams | None = None,
 ) -> str:
     """SHA-256 hex of the canonical JSON of everything that shapes a reply.
 
@@ -41,8 +45,14 @@ def cache_key(
     text is `json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`
     of {"max_tokens", "messages": [{"content", "role"}], "model", "system", "temperature"},
     written out directly (this runs on every request; keys are already in sorted order).
+
+    Only when set, the payload also holds "params" (GenerationParams.cache_fields: every set
+    parameter that changes the answer; not `user`), and a turn holds content parts as
+    OpenAI-shaped dicts, "tool_calls" and "tool_call_id": a request that uses none of them
+    keeps the key it always had.
     """
     turns = ",".join([_turn(m) for m in messages])
+    extra = params.cache_fields() if params is not None else None
     canonical = (
         '{"max_tokens":'
         + ("null" if max_tokens is None else repr(int(max_tokens)))
@@ -50,6 +60,7 @@ def cache_key(
         + turns
         + '],"model":'
         + _encode_string(model)
+        + (',"params":' + _json(extra) if extra else "")
         + ',"system":'
         + ("null" if system is None else _encode_string(system))
         + ',"temperature":'
@@ -63,8 +74,40 @@ def _turn(message: Message | Mapping[str, str]) -> str:
     if isinstance(message, Mapping):
         role, content = message["role"], message["content"]
     else:
+        if not isinstance(message.content, str) or message.tool_calls or message.tool_call_id:
+            return _json(_structured_turn(message))
         role, content = message.role, message.content
     return '{"content":' + _encode_string(content) + ',"role":' + _encode_string(role) + "}"
+
+
+def _structured_turn(message: Message) -> dict[str, object]:
+    content: object = message.content
+    if not isinstance(content, str):
+        content = [
+            {"type": "text", "text": p.text}
+            if isinstance(p, TextPart)
+            else {"type": "image_url", "url": p.url, "detail": p.detail}
+            for p in content
+        ]
+    turn: dict[str, object] = {"content": content, "role": message.role}
+    if message.tool_calls:
+        turn["tool_calls"] = [_call_dict(call) for call in message.tool_calls]
+    if message.tool_call_id is not None:
+        turn["tool_call_id"] = message.tool_call_id
+    return turn
+
+
+def _call_dict(call: ToolCall) -> dict[str, object]:
+    return {
+        "id": call.id,
+        "name": call.name,
+        "arguments": call.arguments,
+        "signature": call.signature,
+    }
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _float(value: float) -> str:
@@ -73,18 +116,18 @@ def _float(value: float) -> str:
 
 _GET = (
     "SELECT text, finish_reason, prompt_tokens, completion_tokens, total_tokens, "
-    "tokens_estimated, model, provider, expires_at FROM cache_entries WHERE key = ?"
+    "tokens_estimated, model, provider, expires_at, tool_calls FROM cache_entries WHERE key = ?"
 )
 _PUT = (
     "INSERT INTO cache_entries (key, text, finish_reason, prompt_tokens, completion_tokens, "
-    "total_tokens, tokens_estimated, model, provider, created_at, expires_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "total_tokens, tokens_estimated, model, provider, created_at, expires_at, tool_calls) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (key) DO UPDATE SET text = excluded.text, "
     "finish_reason = excluded.finish_reason, prompt_tokens = excluded.prompt_tokens, "
     "completion_tokens = excluded.completion_tokens, total_tokens = excluded.total_tokens, "
     "tokens_estimated = excluded.tokens_estimated, model = excluded.model, "
     "provider = excluded.provider, created_at = excluded.created_at, "
-    "expires_at = excluded.expires_at"
+    "expires_at = excluded.expires_at, tool_calls = excluded.tool_calls"
 )
 _PURGE = "DELETE FROM cache_entries WHERE expires_at IS NOT NULL AND expires_at <= ?"
 
@@ -103,7 +146,38 @@ def get(conn: sqlite3.Connection, key: str, now: float | None = None) -> CachedR
         usage=Usage(prompt=row[2], completion=row[3], total=row[4], estimated=bool(row[5])),
         model=row[6],
         provider=row[7],
+        tool_calls=tool_calls_from_json(row[9]),
     )
+
+
+def tool_calls_json(calls: Sequence[ToolCall]) -> str | None:
+    """Tool calls as the JSON text stored in SQLite (OpenAI's shape); None when there are none."""
+    if not calls:
+        return None
+    return json.dumps([call.as_dict() for call in calls], ensure_ascii=False)
+
+
+def tool_calls_from_json(text: str | None) -> tuple[ToolCall, ...]:
+    """The inverse of tool_calls_json (unreadable text reads as no calls)."""
+    if not text:
+        return ()
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        return ()
+    calls = []
+    for item in raw if isinstance(raw, list) else ():
+        function = item.get("function") or {}
+        google = (item.get("extra_content") or {}).get("google") or {}
+        calls.append(
+            ToolCall(
+                str(item.get("id", "")),
+                str(function.get("name", "")),
+                str(function.get("arguments", "")),
+                google.get("thought_signature"),
+            )
+        )
+    return tuple(calls)
 
 
 def put(
@@ -134,6 +208,7 @@ def put(
             reply.provider,
             at,
             at + ttl_s if ttl_s > 0 else None,
+            tool_calls_json(reply.tool_calls),
         ),
     )
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
 
+from .capabilities import Capabilities, CapabilityError
+from .config import line_of
 from .errors import ConfigError, UnknownModelError
+from .model_ids import check_api_model
 
 _MEMO_LIMIT = 1024  # requested ids whose candidates are remembered (PROVIDER:MODEL is open-ended)
 
@@ -28,6 +32,8 @@ class ModelInfo:
     replacement: str | None = None
     fallbacks: tuple[str, ...] = ()
     kind: str = "chat"
+    # None: the model declares none, so its provider kind's defaults apply (Catalog.capabilities).
+    capabilities: Capabilities | None = None
 
     def status_on(self, today: dt.date) -> str:
         """Status with shutdown dates applied: a deprecated model is retired from its shutdown."""
@@ -56,11 +62,58 @@ class Resolution:
         return f"{self.provider}:{self.api_model}"
 
 
-def _load_builtin() -> dict[str, Any]:
+def _capabilities_line(text: str, header: str) -> int | None:
+    """Line of the `capabilities` key in the table whose header line contains `header`."""
+    start = line_of(text, header)
+    if start is None:
+        return None
+    for number, line in enumerate(text.splitlines()[start - 1 :], start=start):
+        if line.lstrip().startswith("capabilities"):
+            return number
+    return start
+
+
+def checked_capabilities(
+    base: Capabilities, table: Any, where: str, source: str, line: int | None
+) -> Capabilities:
+    """`base` updated by a `capabilities` table; a ConfigError naming file and line if invalid."""
+    try:
+        if not isinstance(table, dict):
+            raise CapabilityError(f"capabilities must be a table, got {table!r}")
+        return base.updated(table)
+    except CapabilityError as exc:
+        raise ConfigError(f"{where}: {exc}", path=source, line=line) from None
+
+
+def parse_catalog(text: str, source: str) -> tuple[dict[str, Any], dict[str, Capabilities]]:
+    """A catalog file's model tables, and the capabilities of each `[provider_kinds.KIND]`.
+
+    Capability tables are checked here (unknown names and bad values are ConfigErrors
+    naming the file and the line).
+    """
     import tomllib
 
+    data = tomllib.loads(text)
+    models: dict[str, Any] = data.get("models", {})
+    for model_id, table in models.items():
+        if "capabilities" in table:
+            line = _capabilities_line(text, f'"{model_id}"')
+            where = f'[models."{model_id}"]'
+            checked_capabilities(Capabilities(), table["capabilities"], where, source, line)
+    kinds: dict[str, Capabilities] = {}
+    for kind, table in data.get("provider_kinds", {}).items():
+        line = _capabilities_line(text, f"provider_kinds.{kind}")
+        raw = table.get("capabilities", {}) if isinstance(table, dict) else table
+        where = f"[provider_kinds.{kind}]"
+        kinds[kind] = checked_capabilities(Capabilities(), raw, where, source, line)
+    return models, kinds
+
+
+@functools.cache
+def _load_builtin() -> tuple[dict[str, Any], dict[str, Capabilities]]:
+    # Read once per process; callers copy the tables they change.
     text = resources.files("llmrouter_tui").joinpath("data", "catalog.toml").read_text("utf-8")
-    return tomllib.loads(text).get("models", {})
+    return parse_catalog(text, "catalog.toml")
 
 
 def _entry(model_id: str, table: Mapping[str, Any], source: str) -> ModelInfo:
@@ -97,8 +150,14 @@ class Catalog:
         override_source: str = "llmrouter.toml",
     ) -> None:
         self._today = today
-        self._providers = set(providers) if providers is not None else {"groq", "gemini"}
-        merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in _load_builtin().items()}
+        # provider name -> kind (which decides the characters a PROVIDER:MODEL id may use)
+        self._providers: dict[str, str] = (
+            {name: str(getattr(conf, "kind", name)) for name, conf in providers.items()}
+            if providers is not None
+            else {"groq": "groq", "gemini": "gemini"}
+        )
+        builtin, self._kind_capabilities = _load_builtin()
+        merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in builtin.items()}
         for model_id, table in (overrides or {}).items():
             merged.setdefault(model_id, {}).update(table)
         self._memo: dict[tuple[str, dt.date], list[Resolution]] = {}
@@ -106,6 +165,49 @@ class Catalog:
             mid: _entry(mid, table, override_source if mid in (overrides or {}) else "catalog.toml")
             for mid, table in merged.items()
         }
+        for mid, info in self.models.items():
+            own = builtin.get(mid, {}).get("capabilities")
+            users = (overrides or {}).get(mid, {}).get("capabilities")
+            if own is None and users is None:
+                continue
+            # A catalog table is complete; the user's changes only the keys it names.
+            base = Capabilities().updated(own) if own is not None else self._kind_default(info)
+            if users is not None:
+                where = f'[models."{mid}"]'
+                base = checked_capabilities(base, users, where, override_source, None)
+            self.models[mid] = replace(info, capabilities=base)
+        for model_id in overrides or {}:
+            self._check_configured_id(self.models[model_id], override_source)
+
+    def _check_configured_id(self, info: ModelInfo, source: str) -> None:
+        """A configured model id is sent to its provider as it is: same rules as user ids."""
+        kind = self._providers.get(info.provider)
+        if kind is None:
+            return  # unknown providers are reported when the model is used
+        try:
+            check_api_model(kind, info.id, info.id)
+        except UnknownModelError as exc:
+            raise ConfigError(f'[models."{info.id}"]: {exc}', path=source) from None
+
+    def _kind_default(self, info: ModelInfo) -> Capabilities:
+        kind = self._providers.get(info.provider, info.provider)
+        return self._kind_capabilities.get(kind, Capabilities())
+
+    def capabilities(self, model: str, provider: str | None = None) -> Capabilities:
+        """What `model` (a catalog id, or `provider:model` with `provider`) accepts: its
+        catalog capabilities, else the defaults of its provider's kind."""
+        info = self.models.get(model)
+        if info is None and provider is not None:
+            # `groq:openai/gpt-oss-20b` is the catalog model under another name.
+            listed = self.models.get(model.partition(":")[2])
+            info = listed if listed is not None and listed.provider == provider else None
+        if info is not None and info.capabilities is not None:
+            return info.capabilities
+        if info is None:
+            name = provider or model.partition(":")[0]
+            kind = self._providers.get(name, name)
+            return self._kind_capabilities.get(kind, Capabilities())
+        return self._kind_default(info)
 
     @property
     def today(self) -> dt.date:
@@ -150,6 +252,7 @@ class Catalog:
             )
         provider, sep, api_model = model_id.partition(":")
         if sep and api_model and provider in self._providers:
+            check_api_model(self._providers[provider], model_id, api_model)
             return Resolution(model_id, model_id, provider, api_model, None)
         if sep and provider not in self._providers:
             raise UnknownModelError(

@@ -1,16 +1,23 @@
-"""Settings: environment (and `.env`), `llmrouter.toml`, and the data directory."""
+"""Settings: environment (and `.env`), `llmrouter.toml`, and the data directory.
+
+Every value keeps its origin (`Settings.sources`), and provider settings from files in the
+working directory go through the rule in core/trust.py before they are used.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .environment import Environment
 from .errors import ConfigError
+from .provenance import DEFAULT, Notice, Origin, from_file, toml_key_line
+from .trust import ProviderDraft, Refusal, Traced, settle
 
 CONFIG_NAME = "llmrouter.toml"
 BUILTIN_PROVIDER_KINDS = ("groq", "gemini", "openai")
@@ -56,12 +63,23 @@ class RoutingSettings:
     cooldown_failures: int = 3
     cooldown_s: float = 30.0
     fallback_on_content_filter: bool = False
+    # http(s) image URLs in messages: refused by name unless on (the router would fetch them,
+    # or have a provider fetch them, on the caller's behalf). data: URLs always work.
+    fetch_image_urls: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class CacheSettings:
     enabled: bool = True
     ttl_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """[server]: extra Host names and web origins the HTTP server accepts (see README)."""
+
+    allow_hosts: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +104,7 @@ class Settings:
     default_model: str = "openai/gpt-oss-20b"
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
     # Raw [models."ID"] tables from llmrouter.toml, merged over the catalog.
     models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -93,6 +112,13 @@ class Settings:
     config_path: Path | None = None
     env_file: Path | None = None
     demo: bool = False
+    #: Where each setting came from, by dotted name ("routing.max_retries",
+    #: "providers.groq.base_url", "providers.groq.api_key", "data_dir", "config"…).
+    sources: Mapping[str, Origin] = field(default_factory=dict)
+    #: Working-directory settings that were not used (see core/trust.py).
+    refusals: tuple[Refusal, ...] = ()
+    #: What a front-end shows once at start (refusals, unreadable `.env` lines).
+    notices: tuple[Notice, ...] = ()
 
 
 # ---- data directory -----------------------------------------------------------------------
@@ -100,58 +126,89 @@ class Settings:
 
 def resolve_data_dir(cli_value: str | os.PathLike[str] | None = None) -> Path:
     """`--data-dir`, else `$LLMROUTER_DATA_DIR`, else the platform's user data directory."""
+    return locate_data_dir(cli_value, Environment.read(use_dotenv=False))[0]
+
+
+def locate_data_dir(
+    cli_value: str | os.PathLike[str] | None, env: Environment
+) -> tuple[Path, Origin]:
+    """The data directory and where it was chosen (`$LLMROUTER_DATA_DIR` may be in `.env`)."""
     if cli_value:
-        return Path(cli_value).expanduser()
-    env_value = os.environ.get("LLMROUTER_DATA_DIR")
-    if env_value:
-        return Path(env_value).expanduser()
+        return Path(cli_value).expanduser(), Origin("cli", name="--data-dir")
+    found = env.lookup("LLMROUTER_DATA_DIR")
+    if found is not None:
+        return Path(found.value).expanduser(), found.origin
     from platformdirs import user_data_dir  # textual already depends on platformdirs
 
-    return Path(user_data_dir("llmrouter-tui", appauthor=False))
+    return Path(user_data_dir("llmrouter-tui", appauthor=False)), DEFAULT
 
 
 # ---- environment ----------------------------------------------------------------------------
 
 
-def load_env_file(cwd: Path | None = None) -> Path | None:
-    """Load `./.env` into os.environ without overriding variables already set."""
-    path = (cwd or Path.cwd()) / ".env"
-    if not path.is_file():
-        return None
-    from dotenv import load_dotenv
-
-    load_dotenv(path, override=False)
-    return path
+def _url_from_env(env: Environment, *names: str) -> Traced[str | None]:
+    found = env.lookup(*names)
+    start: Traced[str | None] = Traced.of(None)
+    return start.over(found.value, found.origin) if found else start
 
 
-def _env(*names: str) -> str | None:
-    for name in names:
-        value = os.environ.get(name)
-        if value:
-            return value.strip()
-    return None
+def _builtin_drafts(env: Environment) -> dict[str, ProviderDraft]:
+    """Groq and Gemini as the environment (and `.env`) describe them."""
+    return {
+        "groq": ProviderDraft(
+            "groq",
+            Traced.of("groq"),
+            _url_from_env(env, "GROQ_BASE_URL"),
+            Traced.of(("GROQ_API_KEY",)),
+        ),
+        "gemini": ProviderDraft(
+            "gemini",
+            Traced.of("gemini"),
+            _url_from_env(env, "GEMINI_BASE_URL", "GOOGLE_GEMINI_BASE_URL"),
+            Traced.of(("GEMINI_API_KEY", "GOOGLE_API_KEY")),
+        ),
+    }
 
 
 def builtin_providers() -> dict[str, ProviderSettings]:
-    """Groq and Gemini as configured by the environment."""
-    groq_key = _env("GROQ_API_KEY")
-    gemini_key = _env("GEMINI_API_KEY", "GOOGLE_API_KEY")
-    return {
-        "groq": ProviderSettings(
-            name="groq",
-            kind="groq",
-            base_url=_env("GROQ_BASE_URL"),
-            api_key_env="GROQ_API_KEY",
-            api_key=Secret(groq_key) if groq_key else None,
-        ),
-        "gemini": ProviderSettings(
-            name="gemini",
-            kind="gemini",
-            base_url=_env("GEMINI_BASE_URL", "GOOGLE_GEMINI_BASE_URL"),
-            api_key_env="GEMINI_API_KEY",
-            api_key=Secret(gemini_key) if gemini_key else None,
-        ),
-    }
+    """Groq and Gemini as configured by the process environment (no `.env`)."""
+    env = Environment.read(use_dotenv=False)
+    providers, _, _ = _settle_providers(_builtin_drafts(env), env)
+    return providers
+
+
+def _settle_providers(
+    drafts: Mapping[str, ProviderDraft], env: Environment
+) -> tuple[dict[str, ProviderSettings], tuple[Refusal, ...], dict[str, Origin]]:
+    """Apply the working-directory rule and resolve each provider's key."""
+    providers: dict[str, ProviderSettings] = {}
+    refusals: list[Refusal] = []
+    sources: dict[str, Origin] = {}
+    for name, draft in drafts.items():
+        settled = settle(draft, env)
+        refusals.extend(settled.refusals)
+        kind, base_url = settled.kind.value, settled.base_url.value
+        if kind is None:  # cannot happen: every [providers.X] table is checked for a kind
+            raise ConfigError(f"provider {name!r} has no kind; set kind in [providers.{name}]")
+        if kind == "openai" and not base_url:
+            # Only reachable when the base_url of an "openai" provider was refused.
+            reason = " ".join(r.message for r in settled.refusals)
+            raise ConfigError(f"provider {name!r} (kind 'openai') has no usable base_url: {reason}")
+        key = settled.key
+        providers[name] = ProviderSettings(
+            name=name,
+            kind=kind,
+            base_url=base_url,
+            api_key_env=settled.key_names.value[0] if settled.key_names.value else None,
+            api_key=Secret(key.value) if key else None,
+            key_required=kind != "openai",
+        )
+        prefix = f"providers.{name}."
+        sources[prefix + "kind"] = settled.kind.origin
+        sources[prefix + "base_url"] = settled.base_url.origin
+        sources[prefix + "api_key_env"] = settled.key_names.origin
+        sources[prefix + "api_key"] = key.origin if key else DEFAULT
+    return providers, tuple(refusals), sources
 
 
 # ---- llmrouter.toml -------------------------------------------------------------------------
@@ -159,20 +216,53 @@ def builtin_providers() -> dict[str, ProviderSettings]:
 
 def find_config(cli_value: str | os.PathLike[str] | None, data_dir: Path) -> Path | None:
     """`--config`, `$LLMROUTER_CONFIG`, `./llmrouter.toml`, `<data dir>/llmrouter.toml`."""
-    explicit = cli_value or os.environ.get("LLMROUTER_CONFIG")
-    if explicit:
-        path = Path(explicit).expanduser()
+    env = Environment.read(use_dotenv=False)
+    return locate_config(cli_value, data_dir, DEFAULT, env)[0]
+
+
+def locate_config(
+    cli_value: str | os.PathLike[str] | None,
+    data_dir: Path,
+    data_dir_origin: Origin,
+    env: Environment,
+) -> tuple[Path | None, Origin]:
+    """The llmrouter.toml to read and why: its Origin says whether the file is trusted.
+
+    `--config` and `$LLMROUTER_CONFIG` from the environment are the user's explicit choice;
+    `<data dir>/llmrouter.toml` is the user's own (unless `.env` chose the data directory);
+    `./llmrouter.toml`, or a path `.env` gives, merely sits in the working directory.
+    """
+    if cli_value:
+        path, origin = Path(cli_value).expanduser(), Origin("cli", name="--config")
+    else:
+        found = env.lookup("LLMROUTER_CONFIG")
+        path, origin = (Path(found.value).expanduser(), found.origin) if found else (None, DEFAULT)
+    if path is not None:
         if not path.is_file():
-            source = "--config" if cli_value else "$LLMROUTER_CONFIG"
+            source = "--config" if cli_value else f"$LLMROUTER_CONFIG ({origin.describe()})"
             raise ConfigError(
                 f"config file not found (given by {source}); fix the path or remove the setting",
                 path=str(path),
             )
-        return path
-    for candidate in (Path.cwd() / CONFIG_NAME, data_dir / CONFIG_NAME):
-        if candidate.is_file():
-            return candidate
-    return None
+        return path, Origin(origin.kind, path=path, name=origin.name, trusted=origin.trusted)
+    in_data_dir = data_dir / CONFIG_NAME
+    in_cwd = Path.cwd() / CONFIG_NAME
+    if in_cwd.is_file():
+        own = in_data_dir.is_file() and _same_file(in_cwd, in_data_dir)
+        trusted = own and data_dir_origin.trusted
+        return in_cwd, Origin("file", path=in_cwd, name="working directory", trusted=trusted)
+    if in_data_dir.is_file():
+        return in_data_dir, Origin(
+            "file", path=in_data_dir, name="data directory", trusted=data_dir_origin.trusted
+        )
+    return None, DEFAULT
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def line_of(text: str, needle: str) -> int | None:
@@ -244,13 +334,36 @@ _MODEL_KEYS = {
     "replacement",
     "fallbacks",
     "kind",
+    "capabilities",
 }
-_TOP_KEYS = {"default_model", "routing", "cache", "providers", "models"}
+_TOP_KEYS = {"default_model", "routing", "cache", "server", "providers", "models"}
+
+
+def _server_section(table: Any, path: Path, text: str) -> ServerSettings:
+    """[server]: each key a list of strings (their form is checked when the server starts)."""
+    if not isinstance(table, dict):
+        raise ConfigError("[server] must be a table", path=str(path), line=line_of(text, "server"))
+    known = {f.name for f in fields(ServerSettings)}
+    values: dict[str, tuple[str, ...]] = {}
+    for key, value in table.items():
+        where = {"path": str(path), "line": line_of(text, key)}
+        if key not in known:
+            raise ConfigError(
+                f"unknown setting {key!r} in [server]; allowed: {', '.join(sorted(known))}",
+                **where,
+            )
+        if not (isinstance(value, list) and all(isinstance(v, str) and v for v in value)):
+            raise ConfigError(
+                f"[server] {key} must be a list of non-empty strings, got {value!r}", **where
+            )
+        values[key] = tuple(value)
+    return ServerSettings(**values)
 
 
 def _provider_from_table(
-    name: str, table: Any, base: ProviderSettings | None, path: Path, text: str
-) -> ProviderSettings:
+    name: str, table: Any, base: ProviderDraft | None, path: Path, text: str, trusted: bool
+) -> ProviderDraft:
+    """The provider `[providers.NAME]` describes, over `base` (the same name from before)."""
     where = {"path": str(path), "line": line_of(text, f"providers.{name}")}
     if not isinstance(table, dict):
         raise ConfigError(f"[providers.{name}] must be a table", **where)
@@ -261,13 +374,13 @@ def _provider_from_table(
             f"allowed: {sorted(_PROVIDER_KEYS)}",
             **where,
         )
-    kind = table.get("kind", base.kind if base else None)
+    kind = table.get("kind", base.kind.value if base else None)
     if kind not in BUILTIN_PROVIDER_KINDS:
         raise ConfigError(
             f"[providers.{name}] kind must be one of {list(BUILTIN_PROVIDER_KINDS)}, got {kind!r}",
             **where,
         )
-    base_url = table.get("base_url", base.base_url if base else None)
+    base_url = table.get("base_url", base.base_url.value if base else None)
     if base_url is not None and not (
         isinstance(base_url, str) and base_url.startswith(("http://", "https://"))
     ):
@@ -276,17 +389,22 @@ def _provider_from_table(
         )
     if kind == "openai" and not base_url:
         raise ConfigError(f"[providers.{name}] needs base_url for kind 'openai'", **where)
-    key_env = table.get("api_key_env", base.api_key_env if base else None)
+    key_env = table.get("api_key_env")
     if key_env is not None and not isinstance(key_env, str):
         raise ConfigError(f"[providers.{name}] api_key_env must be a string", **where)
-    key = _env(key_env) if key_env else None
-    return ProviderSettings(
-        name=name,
-        kind=kind,
-        base_url=base_url,
-        api_key_env=key_env,
-        api_key=Secret(key) if key else None,
-        key_required=kind != "openai",
+
+    def origin(key: str) -> Origin:
+        return from_file(path, toml_key_line(text, ("providers", name), key), trusted=trusted)
+
+    def layer(traced: Traced[Any], key: str) -> Traced[Any]:
+        return traced.over(table[key], origin(key)) if key in table else traced
+
+    start = base or ProviderDraft(name, Traced.of(None), Traced.of(None), Traced.of(()))
+    key_names = start.key_names
+    if "api_key_env" in table:
+        key_names = key_names.over((key_env,) if key_env else (), origin("api_key_env"))
+    return ProviderDraft(
+        name, layer(start.kind, "kind"), layer(start.base_url, "base_url"), key_names
     )
 
 
@@ -309,6 +427,20 @@ def _check_model_table(model_id: str, table: Any, path: Path, text: str) -> dict
         raise ConfigError(
             f'[models."{model_id}"] context_window must be a positive integer', **where
         )
+    if "capabilities" in table:
+        from .capabilities import CapabilityError, check_table
+
+        try:
+            check_table(table["capabilities"])
+        except CapabilityError as exc:
+            start = where["line"] or 1  # the table's header; the key's own line if found
+            rows = text.splitlines()[start - 1 :]
+            offset = next(
+                (i for i, row in enumerate(rows) if row.lstrip().startswith("capabilities")), 0
+            )
+            raise ConfigError(
+                f'[models."{model_id}"] {exc}', path=str(path), line=start + offset
+            ) from None
     return dict(table)
 
 
@@ -318,15 +450,22 @@ def load_settings(
     data_dir: str | os.PathLike[str] | None = None,
     load_dotenv_file: bool = True,
 ) -> Settings:
-    """Build Settings from `.env`, the environment and the first llmrouter.toml found."""
-    env_file = load_env_file() if load_dotenv_file else None
-    resolved_dir = resolve_data_dir(data_dir)
-    providers = builtin_providers()
-    path = find_config(config, resolved_dir)
-    settings = Settings(providers=providers, data_dir=resolved_dir, env_file=env_file)
+    """Build Settings from `.env`, the environment and the first llmrouter.toml found.
+
+    `./.env` is read, never loaded into `os.environ`; working-directory provider settings
+    that would send a key they did not provide are refused (`Settings.refusals`).
+    """
+    env = Environment.read(use_dotenv=load_dotenv_file)
+    resolved_dir, dir_origin = locate_data_dir(data_dir, env)
+    drafts = _builtin_drafts(env)
+    path, config_origin = locate_config(config, resolved_dir, dir_origin, env)
+    sources: dict[str, Origin] = {"data_dir": dir_origin, "config": config_origin}
+    settings = Settings(data_dir=resolved_dir, env_file=env.env_file)
     if path is None:
-        return settings
+        return _finish(settings, drafts, env, sources)
     raw, text = read_toml(path)
+    trusted = config_origin.trusted
+    sources.update(_file_sources(raw, text, path, trusted))
     unknown = set(raw) - _TOP_KEYS
     if unknown:
         key = sorted(unknown)[0]
@@ -344,30 +483,89 @@ def load_settings(
         )
     routing = _coerce_section(RoutingSettings, raw.get("routing", {}), "routing", path, text)
     cache = _coerce_section(CacheSettings, raw.get("cache", {}), "cache", path, text)
+    server = _server_section(raw.get("server", {}), path, text)
+    workdir_notices: list[Notice] = []
+    if not trusted and server != ServerSettings():
+        # Extra hosts or origins would let web pages use the server (and the user's keys).
+        line = line_of(text, "server")
+        workdir_notices.append(
+            Notice(
+                "warning",
+                f"{path}, line {line}: [server] allow_hosts / cors_origins in a "
+                "working-directory file are not used: they would let web pages of its choosing "
+                f"use this server and your API keys. To use them, pass --config {path} "
+                "(or give --allow-host / --cors-origin yourself).",
+            )
+        )
+        server = ServerSettings()
     provider_tables = raw.get("providers", {})
     if not isinstance(provider_tables, dict):
         raise ConfigError("[providers] must be a table", path=str(path))
     for name, table in provider_tables.items():
-        providers[name] = _provider_from_table(name, table, providers.get(name), path, text)
+        drafts[name] = _provider_from_table(name, table, drafts.get(name), path, text, trusted)
     model_tables = raw.get("models", {})
     if not isinstance(model_tables, dict):
         raise ConfigError("[models] must be a table", path=str(path))
     models = {mid: _check_model_table(mid, t, path, text) for mid, t in model_tables.items()}
     for model_id, table in models.items():
         provider = table.get("provider")
-        if provider is not None and provider not in providers:
+        if provider is not None and provider not in drafts:
             raise ConfigError(
                 f'[models."{model_id}"] provider {provider!r} is not configured; '
-                f"known providers: {sorted(providers)}",
+                f"known providers: {sorted(drafts)}",
                 path=str(path),
                 line=line_of(text, model_id),
             )
-    return replace(
+    settings = replace(
         settings,
         default_model=default_model.strip(),
         routing=routing,  # type: ignore[arg-type]
         cache=cache,  # type: ignore[arg-type]
-        providers=providers,
+        server=server,
         models=models,
         config_path=path,
+    )
+    return _finish(settings, drafts, env, sources, workdir_notices)
+
+
+def _file_sources(raw: dict[str, Any], text: str, path: Path, trusted: bool) -> dict[str, Origin]:
+    """The origin (file and line) of every plain setting a config file gives."""
+    sources: dict[str, Origin] = {}
+
+    def at(*keys: str) -> Origin:
+        return from_file(path, toml_key_line(text, keys[:-1], keys[-1]), trusted=trusted)
+
+    for key, value in raw.items():
+        if key == "providers":
+            continue  # providers are traced field by field (core/trust.py)
+        if key == "models" and isinstance(value, dict):
+            for model_id in value:
+                sources[f"models.{model_id}"] = at("models", model_id)
+        elif isinstance(value, dict):
+            for sub in value:
+                sources[f"{key}.{sub}"] = at(key, sub)
+        else:
+            sources[key] = at(key)
+    return sources
+
+
+def _finish(
+    settings: Settings,
+    drafts: Mapping[str, ProviderDraft],
+    env: Environment,
+    sources: dict[str, Origin],
+    workdir_notices: Sequence[Notice] = (),
+) -> Settings:
+    """Settle the providers (the working-directory rule) and attach origins and notices."""
+    providers, refusals, provider_sources = _settle_providers(drafts, env)
+    if env.env_file is not None:
+        sources["env_file"] = Origin("file", path=env.env_file, trusted=False)
+    notices = [Notice("warning", r.message) for r in refusals] + list(workdir_notices)
+    notices += [Notice("warning", problem) for problem in env.problems]
+    return replace(
+        settings,
+        providers=providers,
+        sources={**sources, **provider_sources},
+        refusals=refusals,
+        notices=tuple(notices),
     )

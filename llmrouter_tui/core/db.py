@@ -1,7 +1,8 @@
 """The SQLite database under `<data_dir>/llmrouter.db`: opening it safely and migrating its schema.
 
 The file is meant to be queried by people too (`sqlite3 llmrouter.db`, Datasette, …).
-Schema version 1 (`PRAGMA user_version`):
+Schema version 3 (`PRAGMA user_version`; version 2 added the two `tool_calls` columns,
+version 3 conversation branches):
 
 requests — one row per routed request, successful or not
     prompt_id TEXT PRIMARY KEY, created_at TEXT (UTC ISO-8601), conversation_id,
@@ -9,7 +10,8 @@ requests — one row per routed request, successful or not
     latency_ms REAL, ttft_ms REAL, prompt_tokens, completion_tokens, total_tokens INTEGER,
     tokens_estimated, from_cache, fallback_used INTEGER (0/1),
     status TEXT ('ok'|'error'|'cancelled'), error, error_kind, finish_reason,
-    truncated INTEGER (0/1), notice, source, demo INTEGER (0/1)
+    truncated INTEGER (0/1), notice, source, demo INTEGER (0/1),
+    tool_calls TEXT (JSON array of OpenAI-shaped tool calls the model asked for; NULL if none)
     indexes: created_at, conversation_id (non-NULL only)
 attempts — every try at one model, in order
     prompt_id, idx (0-based), model, provider, outcome, status (HTTP), error, message,
@@ -21,11 +23,16 @@ rating_events — every rating ever given (history)
 cache_entries — replies reusable for identical requests
     key PRIMARY KEY (see cache.cache_key), text, finish_reason, prompt_tokens,
     completion_tokens, total_tokens, tokens_estimated, model, provider,
-    created_at REAL, expires_at REAL (NULL = never)
+    created_at REAL, expires_at REAL (NULL = never), tool_calls TEXT (as in requests)
 conversations — TUI chats
-    id PRIMARY KEY, title, model, system, temperature, max_tokens, created_at, updated_at
+    id PRIMARY KEY, title, model, system, temperature, max_tokens, created_at, updated_at,
+    head_id INTEGER (version 3: the last message of the branch shown; NULL = none yet)
 messages — the turns of a conversation
-    id INTEGER PRIMARY KEY (order), conversation_id, role, content, prompt_id, created_at
+    id INTEGER PRIMARY KEY (order), conversation_id, role, content, prompt_id, created_at,
+    parent_id INTEGER (version 3: the message this one follows; NULL = first; an edited
+    prompt or a regenerated reply is a sibling, so older branches stay),
+    status TEXT (version 3: 'ok'|'error'|'cancelled'; only 'ok' turns are sent as history)
+    index (version 3): conversation_id, parent_id
 model_stats — running totals per stats model (model_used for ok requests, requested_model
     otherwise), updated in the same transaction as each request row
     model PRIMARY KEY, requests, ok, errors, cancelled, cache_hits, fallbacks,
@@ -173,8 +180,51 @@ _V1: tuple[str, ...] = (
     ) WITHOUT ROWID""",
 )
 
+# Tool calls (issue 11): what the model asked for, recorded and cached with the reply.
+_V2: tuple[str, ...] = (
+    "ALTER TABLE requests ADD COLUMN tool_calls TEXT",
+    "ALTER TABLE cache_entries ADD COLUMN tool_calls TEXT",
+)
+
+
+def _v3_conversation_branches(conn: sqlite3.Connection) -> None:
+    """Conversations become trees (issue 13): edit-and-resend and regenerate add siblings.
+
+    Existing rows are linked as they were shown: each message follows the previous one,
+    except that a reply right after another reply (a regeneration) is its sibling.
+    """
+    conn.execute("ALTER TABLE messages ADD COLUMN parent_id INTEGER")
+    conn.execute("ALTER TABLE messages ADD COLUMN status TEXT NOT NULL DEFAULT 'ok'")
+    conn.execute("ALTER TABLE conversations ADD COLUMN head_id INTEGER")
+    conn.execute("CREATE INDEX messages_parent ON messages (conversation_id, parent_id)")
+    rows = conn.execute(
+        "SELECT id, conversation_id, role FROM messages ORDER BY conversation_id, id"
+    ).fetchall()
+    links: list[tuple[int | None, int]] = []
+    heads: dict[str, int] = {}
+    tail: int | None = None
+    last_user: int | None = None
+    previous_role = ""
+    current: str | None = None
+    for message_id, conversation_id, role in rows:
+        if conversation_id != current:
+            current, tail, last_user, previous_role = conversation_id, None, None, ""
+        regenerated = role == "assistant" and previous_role == "assistant"
+        parent = last_user if regenerated else tail
+        links.append((parent, message_id))
+        if role == "user":
+            last_user = message_id
+        tail, previous_role = message_id, role
+        heads[conversation_id] = message_id
+    conn.executemany("UPDATE messages SET parent_id = ? WHERE id = ?", links)
+    conn.executemany(
+        "UPDATE conversations SET head_id = ? WHERE id = ?",
+        [(head, conversation_id) for conversation_id, head in heads.items()],
+    )
+
+
 #: Migration i brings the schema from version i to i + 1. Append only; never edit a shipped one.
-MIGRATIONS: list[Migration] = [_V1]
+MIGRATIONS: list[Migration] = [_V1, _V2, _v3_conversation_branches]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

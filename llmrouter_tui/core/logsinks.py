@@ -50,6 +50,7 @@ PROMPT_FIELDS: tuple[str, ...] = (
     "truncated",
     "notice",
     "source",
+    "tool_calls",  # OpenAI-shaped tool calls the model asked for ([] if none)
 )
 
 RATING_FIELDS: tuple[str, ...] = ("timestamp", "prompt_id", "model", "rating", "feedback")
@@ -113,12 +114,32 @@ class AppendLog:
         self.fields = tuple(fields)
         self.fmt: Format = fmt
         self._header = format_csv(self.fields) if fmt == "csv" else b""
+        # The CSV file's own columns, read from its header once it exists: a file an older
+        # version started (fewer fields) keeps its columns, and fields it lacks are left out
+        # of it (the JSONL log has them), instead of every later record being garbled.
+        self._columns: tuple[str, ...] | None = None
 
     def format(self, row: Mapping[str, Any]) -> bytes:
         """The exact bytes one record occupies in this file."""
         if self.fmt == "jsonl":
             return format_jsonl(row, self.fields)
-        return format_csv([row.get(name) for name in self.fields])
+        columns = self._columns if self._columns is not None else self._file_columns()
+        return format_csv([row.get(name) for name in columns])
+
+    def _file_columns(self) -> tuple[str, ...]:
+        try:
+            with open(self.path, "rb") as file:
+                first = file.readline(1 << 16)
+        except OSError:
+            return self.fields  # not there yet: it will be created with our header
+        if not first.endswith(b"\n"):
+            return self.fields  # empty or torn: decided again on the next record
+        try:
+            header = next(csv.reader([first.decode("utf-8").rstrip("\r\n")]))
+        except (csv.Error, UnicodeDecodeError, StopIteration):
+            header = list(self.fields)
+        self._columns = tuple(header) if header else self.fields
+        return self._columns
 
     def append(self, row: Mapping[str, Any], kept: str = "the reply was kept") -> str | None:
         """Append one record; return a human-readable warning instead of raising on failure."""
@@ -128,7 +149,10 @@ class AppendLog:
         self, rows: Sequence[Mapping[str, Any]], kept: str = "the reply was kept"
     ) -> str | None:
         """Append records with one write; a warning (naming the file) instead of raising."""
-        data = b"".join([self.format(row) for row in rows])
+        return self.append_formatted(b"".join([self.format(row) for row in rows]), kept)
+
+    def append_formatted(self, data: bytes, kept: str = "the reply was kept") -> str | None:
+        """Append already formatted records (`format` output) with one write."""
         try:
             fd = self._open()
             try:
@@ -173,6 +197,7 @@ class AppendLog:
 
     def _create(self) -> int:
         """Create the file (0600, with its header) unless another process just did; open it."""
+        self._columns = None  # a new file: its header is read again on the next record
         flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
         if not self._header:
             try:

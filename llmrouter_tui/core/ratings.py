@@ -7,6 +7,7 @@ from typing import Any
 
 from .db import utc_now_iso
 from .errors import InputError, UnknownPromptError
+from .textcheck import require_valid_text
 
 _REQUEST_MODEL = "SELECT model_used, requested_model FROM requests WHERE prompt_id = ?"
 _UPSERT = (
@@ -33,6 +34,7 @@ def validate(rating: object, feedback: object, model: object) -> int:
         raise InputError(f"feedback must be text or omitted; got {type(feedback).__name__}")
     if model is not None and (not isinstance(model, str) or not model):
         raise InputError(f"model must be a non-empty model id or omitted; got {model!r}")
+    require_valid_text({"feedback": feedback, "model": model}, "")
     return rating
 
 
@@ -45,6 +47,7 @@ def rate(
 ) -> dict[str, Any]:
     """Store `rating` as the latest for `prompt_id` and append it to the history."""
     score = validate(rating, feedback, model)
+    require_valid_text(prompt_id, "prompt_id")
     conn.execute("BEGIN IMMEDIATE")
     try:
         row = conn.execute(_REQUEST_MODEL, (prompt_id,)).fetchone()

@@ -9,6 +9,7 @@ and one write per log file, instead of one each. A lone request waits one loop t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -78,11 +79,27 @@ class RecordBatcher:
             return []
         try:
             warnings = self._store.record_many(results, cache_writes)
-        except Exception as exc:  # recording must never lose the replies
-            warnings = [[f"could not record the request: {exc}"] for _ in results]
+        except Exception:  # recording must never lose the replies
+            warnings = self._one_by_one(results, cache_writes)
         for result, waiter, mine in zip(results, waiters, warnings, strict=True):
             if self._on_recorded is not None:
                 self._on_recorded(result, mine)
             if waiter is not None and not waiter.done():  # a cancelled caller is gone
                 waiter.set_result(mine)
+        return warnings
+
+    def _one_by_one(
+        self, results: Sequence[Result], cache_writes: Sequence[CacheWrite]
+    ) -> list[list[str]]:
+        """Write each record on its own, so only a record that cannot be stored fails (and
+        only its caller hears of it)."""
+        warnings: list[list[str]] = []
+        for result in results:
+            try:
+                warnings.append(self._store.record_many([result])[0])
+            except Exception as exc:
+                warnings.append([f"could not record the request: {exc}"])
+        for write in cache_writes:
+            with contextlib.suppress(Exception):  # a cache entry is an optimisation
+                self._store.record_many([], [write])
         return warnings

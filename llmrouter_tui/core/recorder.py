@@ -17,8 +17,8 @@ _INSERT_REQUEST = (
     "INSERT OR IGNORE INTO requests (prompt_id, created_at, conversation_id, requested_model, "
     "model_used, provider, template_id, prompt, response, latency_ms, ttft_ms, prompt_tokens, "
     "completion_tokens, total_tokens, tokens_estimated, from_cache, fallback_used, status, "
-    "error, error_kind, finish_reason, truncated, notice, source, demo) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "error, error_kind, finish_reason, truncated, notice, source, demo, tool_calls) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_ATTEMPT = (
     "INSERT INTO attempts (prompt_id, idx, model, provider, outcome, status, error, message, "
@@ -74,6 +74,7 @@ def _request_row(result: Result) -> tuple[Any, ...]:
         _text(result.notice),
         result.source,
         int(result.demo),
+        _text(cache.tool_calls_json(result.tool_calls)),
     )
 
 
@@ -176,16 +177,33 @@ def log_row(result: Result) -> dict[str, Any]:
         "truncated": result.truncated,
         "notice": result.notice,
         "source": result.source,
+        "tool_calls": [call.as_dict() for call in result.tool_calls],
     }
 
 
-def write_logs(sinks: Sequence[AppendLog], rows: Sequence[dict[str, Any]], kept: str) -> list[str]:
-    """Append `rows` to every sink (one write per sink); the warnings of those that failed."""
+def write_logs(
+    sinks: Sequence[AppendLog], rows: Sequence[dict[str, Any]], kept: str
+) -> tuple[list[str], dict[int, list[str]]]:
+    """Append `rows` to every sink (one write per sink).
+
+    Returns the warnings of the sinks that failed (they concern every row) and, by row
+    position, the warnings of rows that could not be formatted (they concern that row only:
+    the other rows are written without it).
+    """
     warnings: list[str] = []
+    row_warnings: dict[int, list[str]] = {}
     if not rows:
-        return warnings
+        return warnings, row_warnings
     for sink in sinks:
-        warning = sink.append_many(rows, kept)
+        chunks: list[bytes] = []
+        for position, row in enumerate(rows):
+            try:
+                chunks.append(sink.format(row))
+            except Exception as exc:
+                row_warnings.setdefault(position, []).append(
+                    f"could not write the record to {sink.path}: {exc}; {kept}"
+                )
+        warning = sink.append_formatted(b"".join(chunks), kept) if chunks else None
         if warning is not None:
             warnings.append(warning)
-    return warnings
+    return warnings, row_warnings

@@ -1,8 +1,8 @@
 """The router: one streaming path for every request, with cache, retries, fallback and limits.
 
 Every front-end calls `Router.stream()` (or `complete()`, which collects it). Events:
-Started, Delta*, AttemptFailed*, Restart*, then exactly one Done or Failed. The request is
-recorded once, here, whatever happens (also when the caller cancels).
+Started, Delta* / ToolCallDelta*, AttemptFailed*, Restart*, then exactly one Done or Failed.
+The request is recorded once, here, whatever happens (also when the caller cancels).
 """
 
 from __future__ import annotations
@@ -18,9 +18,19 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .cache import CachedReply, cache_key
+from .capabilities import (
+    Capabilities,
+    Need,
+    UnsupportedParameterError,
+    required_capabilities,
+    unmet_need,
+    unmet_reason,
+)
 from .catalog import Catalog, Resolution
 from .config import Settings
 from .errors import InputError
+from .messages import check_conversation, message_from_openai, prompt_text
+from .params import GenerationParams
 from .policy import CircuitBreaker, decide
 from .providers import ProviderPool
 from .providers.base import (
@@ -36,6 +46,7 @@ from .record_batch import BatchSink, RecordBatcher
 from .recorder import CacheWrite
 from .redact import Redactor
 from .templates import TemplateSet
+from .textcheck import require_valid_text
 from .tokens import estimate_usage
 from .types import (
     Attempt,
@@ -45,15 +56,20 @@ from .types import (
     Done,
     Event,
     Failed,
+    ImagePart,
     Message,
     Restart,
     Result,
     Started,
+    ToolCall,
+    ToolCallDelta,
     Usage,
 )
 
 # Finish reasons of a reply that ended normally and may be cached.
-_COMPLETE_FINISHES = frozenset({"stop", "length", "end_turn", "eos"})
+_COMPLETE_FINISHES = frozenset({"stop", "length", "end_turn", "eos", "tool_calls"})
+_NO_PARAMS = GenerationParams()
+_NO_CAPABILITIES = Capabilities()
 
 
 class RecordSink(BatchSink, Protocol):
@@ -79,6 +95,35 @@ class Prepared:
     conversation_id: str | None = None
     notice: str | None = None
     source: str = "core"
+    params: GenerationParams = _NO_PARAMS
+    # What the request asks of a model (capabilities.required_capabilities); candidates that
+    # cannot honour it are skipped.
+    needs: tuple[Need, ...] = ()
+
+
+class _ToolCalls:
+    """Tool calls assembled from their streamed deltas (by index, in arrival order)."""
+
+    __slots__ = ("_calls",)
+
+    def __init__(self) -> None:
+        self._calls: dict[int, list[Any]] = {}  # index -> [id, name, argument pieces, signature]
+
+    def __bool__(self) -> bool:
+        return bool(self._calls)
+
+    def add(self, delta: ToolCallDelta) -> None:
+        call = self._calls.setdefault(delta.index, [None, None, [], None])
+        call[0] = call[0] or delta.id
+        call[1] = call[1] or delta.name
+        call[2].append(delta.arguments)
+        call[3] = call[3] or delta.signature
+
+    def calls(self) -> list[ToolCall]:
+        return [
+            ToolCall(call_id or f"call_{index}", name or "", "".join(pieces), signature)
+            for index, (call_id, name, pieces, signature) in sorted(self._calls.items())
+        ]
 
 
 @dataclass(slots=True)
@@ -171,6 +216,9 @@ class Router:
 
     def prepare(self, request: ChatRequest) -> Prepared:
         """Validate a request and resolve its input and candidates; raises InputError."""
+        # Text no provider, database or log can take is the caller's fault: refused here,
+        # before any attempt, so it never counts against a model's health.
+        require_valid_text(request, "")
         model = request.model if request.model is not None else self.settings.default_model
         model = _check_text(model, "model")
         system = None if request.system is None else _check_text(request.system, "system")
@@ -213,6 +261,8 @@ class Router:
         ):
             raise InputError(f"max_tokens must be a positive integer, got {max_tokens!r}")
         candidates = self.catalog.candidates(model)
+        params = request.params or _NO_PARAMS
+        needs = self._check_needs(messages, params, candidates[0])
         return Prepared(
             prompt_id=new_prompt_id(),
             requested_model=model,
@@ -222,12 +272,40 @@ class Router:
             temperature=None if temperature is None else float(temperature),
             max_tokens=max_tokens,
             ignore_cache=bool(request.ignore_cache),
-            prompt=messages[-1].content,
+            prompt=prompt_text(messages),
             template_id=template_id,
             conversation_id=request.conversation_id,
             notice=candidates[0].notice,
             source=request.source,
+            params=params,
+            needs=needs,
         )
+
+    def _check_needs(
+        self, messages: Sequence[Message], params: GenerationParams, first: Resolution
+    ) -> tuple[Need, ...]:
+        """What the request asks of a model; refused here when the requested model cannot
+        honour it (never silently sent elsewhere)."""
+        if not self.settings.routing.fetch_image_urls:
+            for index, message in enumerate(messages):
+                if not message.images:
+                    continue
+                for at, part in enumerate(message.content):
+                    if isinstance(part, ImagePart) and not part.is_data_url:
+                        raise InputError(
+                            f"messages[{index}].content[{at}]: http(s) image URLs are not "
+                            "fetched unless [routing] fetch_image_urls = true; send the image "
+                            "as a data:image/...;base64 URL"
+                        )
+        needs = required_capabilities(messages, params)
+        if needs:
+            capabilities = self.catalog.capabilities(first.model, first.provider)
+            need = unmet_need(capabilities, needs)
+            if need is not None:
+                raise UnsupportedParameterError(
+                    need.parameter, first.model, unmet_reason(need, first.model, capabilities)
+                )
+        return needs
 
     async def stream(
         self, request: ChatRequest | Prepared, *, allow_restart: bool = True
@@ -284,32 +362,20 @@ class Router:
 
     @staticmethod
     def _check_messages(raw: object, system: str | None) -> tuple[list[Message], str | None]:
+        """Messages (Message objects or OpenAI-shaped dicts) checked, in order.
+
+        System messages keep their positions. A leading one becomes `system` when there is
+        none: it is sent first either way, and requests that always did this keep their
+        cache keys.
+        """
         if not isinstance(raw, list | tuple) or not raw:
             raise InputError("messages must be a non-empty list of {role, content} objects")
-        messages: list[Message] = []
-        system_parts = [system] if system else []
-        for index, item in enumerate(raw):
-            if isinstance(item, Message):
-                role, content = item.role, item.content
-            elif isinstance(item, dict):
-                role, content = item.get("role"), item.get("content")
-            else:
-                raise InputError(f"messages[{index}] must be an object with role and content")
-            if role not in ("system", "user", "assistant"):
-                raise InputError(
-                    f"messages[{index}].role must be system, user or assistant, got {role!r}"
-                )
-            if not isinstance(content, str):
-                raise InputError(f"messages[{index}].content must be a string")
-            if role == "system":
-                system_parts.append(content)
-            else:
-                messages.append(Message(role, content))
-        if not messages or messages[-1].role != "user":
-            raise InputError("the last message must have role 'user'")
-        if not messages[-1].content.strip():
-            raise InputError("the last user message is empty; type something to send")
-        return messages, "\n\n".join(system_parts) if system_parts else None
+        messages = [message_from_openai(item, index) for index, item in enumerate(raw)]
+        first = messages[0]
+        if system is None and first.role == "system" and isinstance(first.content, str):
+            system = messages.pop(0).content
+        check_conversation(messages)
+        return messages, system
 
     async def _route(self, run: _Run, allow_restart: bool) -> AsyncIterator[Event]:
         prepared = run.prepared
@@ -323,6 +389,19 @@ class Router:
         for index, candidate in enumerate(candidates):
             is_last = index == len(candidates) - 1
             next_model = candidates[index + 1].model if not is_last else None
+            capabilities = _NO_CAPABILITIES
+            if prepared.needs:
+                capabilities = self.catalog.capabilities(candidate.model, candidate.provider)
+                need = unmet_need(capabilities, prepared.needs)
+                if need is not None:  # never send a model something it would not honour
+                    attempt = self._attempt_record(
+                        candidate,
+                        "skipped_unsupported",
+                        message=unmet_reason(need, candidate.model, capabilities),
+                    )
+                    run.attempts.append(attempt)
+                    yield AttemptFailed(attempt, next_model=next_model)
+                    continue
             if not self.providers.has_key(candidate.provider):
                 env = self.providers.settings[candidate.provider].api_key_env or "its API key"
                 attempt = self._attempt_record(
@@ -351,13 +430,23 @@ class Router:
                 prepared.system,
                 prepared.temperature,
                 prepared.max_tokens,
+                params=prepared.params,
             )
             if use_cache and not prepared.ignore_cache:
                 assert self.store is not None
                 hit = self.store.cache_get(key)
                 if hit is not None:
                     self._release_probe(run)
-                    yield Delta(hit.text)
+                    if hit.text or not hit.tool_calls:
+                        yield Delta(hit.text)
+                    for position, tool_call in enumerate(hit.tool_calls):
+                        yield ToolCallDelta(
+                            position,
+                            tool_call.id,
+                            tool_call.name,
+                            tool_call.arguments,
+                            tool_call.signature,
+                        )
                     run.attempts.append(self._attempt_record(candidate, "cache_hit"))
                     result = await self._finish(
                         run,
@@ -368,6 +457,7 @@ class Router:
                         finish_reason=hit.finish_reason,
                         from_cache=True,
                         ttft=None,
+                        tool_calls=list(hit.tool_calls),
                     )
                     yield Done(result)
                     return
@@ -384,10 +474,13 @@ class Router:
                     prepared.temperature,
                     prepared.max_tokens,
                     self._timeouts,
+                    prepared.params,
+                    capabilities,
                 )
                 attempt_start = self._clock()
                 wall_start = time.time()
                 parts: list[str] = []
+                tool_calls = _ToolCalls()
                 run.partial = parts
                 end: StreamEnd | None = None
                 ttft: float | None = None
@@ -400,6 +493,11 @@ class Router:
                                     ttft = (self._clock() - run.t0) * 1000
                                 parts.append(item.text)
                                 yield Delta(item.text)
+                            elif isinstance(item, ToolCallDelta):
+                                if ttft is None:
+                                    ttft = (self._clock() - run.t0) * 1000
+                                tool_calls.add(item)
+                                yield item
                             else:
                                 end = item
                 except ProviderFailure as exc:
@@ -422,10 +520,16 @@ class Router:
                             started_at=wall_start,
                         )
                     )
+                    calls = tool_calls.calls()
                     cache_write = None
                     if use_cache and end.finish_reason in _COMPLETE_FINISHES:
                         reply = CachedReply(
-                            text, end.finish_reason, usage, candidate.model, candidate.provider
+                            text,
+                            end.finish_reason,
+                            usage,
+                            candidate.model,
+                            candidate.provider,
+                            tuple(calls),
                         )
                         cache_write = CacheWrite(key, reply, cache.ttl_s)
                     result = await self._finish(
@@ -438,6 +542,7 @@ class Router:
                         from_cache=False,
                         ttft=ttft,
                         cache_write=cache_write,
+                        tool_calls=calls,
                     )
                     yield Done(result)
                     return
@@ -458,7 +563,7 @@ class Router:
                 self.breaker.record_failure(candidate.key, failure.kind)
                 if run.probe_key == candidate.key and self.breaker.state(candidate.key) != "closed":
                     run.probe_key = None  # the probe reopened the circuit
-                got_output = bool(parts)
+                got_output = bool(parts) or bool(tool_calls)
                 decision = decide(
                     failure.kind,
                     retries_done=retries,
@@ -525,8 +630,8 @@ class Router:
                     raise ProviderFailure(
                         "first_token_timeout", f"no first token within {limits.first_token_s:g}s"
                     ) from None
-                if isinstance(item, TextChunk):
-                    got_text = True
+                if not isinstance(item, StreamEnd):
+                    got_text = True  # text or a tool call: the reply has begun
                 yield item
 
     def _release_probe(self, run: _Run) -> None:
@@ -612,6 +717,7 @@ class Router:
         ttft: float | None = None,
         error: str | None = None,
         error_kind: str | None = None,
+        tool_calls: list[ToolCall] | None = None,
     ) -> Result:
         prepared = run.prepared
         latency = (self._clock() - run.t0) * 1000
@@ -647,6 +753,7 @@ class Router:
             error_kind=error_kind if status != "cancelled" else "cancelled",
             demo=self.settings.demo,
             source=prepared.source,
+            tool_calls=tool_calls or [],
         )
         run.recorded = True  # from here on, a cancel must not record a second result
         return result

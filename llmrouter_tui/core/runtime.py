@@ -10,10 +10,11 @@ from typing import Any
 
 from .catalog import Catalog
 from .config import ProviderSettings, Secret, Settings, load_settings
+from .provenance import Notice
 from .redact import DEMO_KEY
 from .router import Router
 from .store import Store
-from .templates import TemplateSet, TemplateWatcher
+from .templates import TemplateSet, TemplateWatcher, user_template_paths
 from .types import Result
 
 
@@ -28,7 +29,27 @@ def demo_settings(settings: Settings, upstream_base_url: str) -> Settings:
 
 def template_paths(data_dir: Path) -> list[Path]:
     """User template files that add to or override the shipped set, in override order."""
-    return [Path.cwd() / "prompt_templates.toml", data_dir / "prompt_templates.toml"]
+    return user_template_paths(Path.cwd(), data_dir)
+
+
+def workdir_template_paths(settings: Settings) -> list[Path]:
+    """The template files whose changes to built-in templates are announced: the working
+    directory's, and the data directory's when `./.env` chose the data directory."""
+    cwd = Path.cwd()
+    paths = [p for p in template_paths(settings.data_dir) if p.parent == cwd]
+    data_origin = settings.sources.get("data_dir")
+    if data_origin is not None and not data_origin.trusted:
+        paths += [p for p in template_paths(settings.data_dir) if p.parent == settings.data_dir]
+    elif _same_dir(cwd, settings.data_dir):
+        return []  # running from the data directory itself: these are the user's own files
+    return paths
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 class Runtime:
@@ -37,7 +58,12 @@ class Runtime:
     def __init__(self, settings: Settings, *, store: Store | None = None) -> None:
         self.settings = settings
         self.store = store if store is not None else Store(settings.data_dir)
-        self.template_watcher = TemplateWatcher(template_paths(settings.data_dir))
+        self.template_watcher = TemplateWatcher(
+            template_paths(settings.data_dir), announce=workdir_template_paths(settings)
+        )
+        #: Shown once by each front-end at start: refused working-directory settings,
+        #: template conflicts and working-directory template overrides.
+        self.notices: tuple[Notice, ...] = (*settings.notices, *self.templates.notices)
         self.catalog = Catalog(settings.models, settings.providers)
         self.router = Router(
             settings, store=self.store, templates=self.templates, catalog=self.catalog

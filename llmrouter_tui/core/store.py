@@ -26,7 +26,7 @@ from . import stats as _stats
 from .cache import CachedReply
 from .conversations import Conversations, register_functions
 from .db import DB_FILENAME, open_database, storage_error
-from .errors import InputError, StorageError
+from .errors import StorageError
 from .logsinks import PROMPT_FIELDS, RATING_FIELDS, AppendLog
 from .recorder import CacheWrite
 from .types import Result
@@ -159,17 +159,28 @@ class Store:
             try:
                 fresh = recorder.write_db(conn, results, cache_writes, purge_cache=purge)
                 db_warnings: list[list[str]] = [[] for _ in results]
-            except (sqlite3.Error, InputError):
+            except Exception:  # one bad record must not cost the others theirs
                 fresh, db_warnings = self._record_one_by_one(conn, results, cache_writes)
             if purge:
                 self._puts = 0
-            rows = [recorder.log_row(r) for r, new in zip(results, fresh, strict=True) if new]
-            log_warnings = recorder.write_logs(self._prompt_logs, rows, "the reply was kept")
-            out = [
-                warnings + log_warnings if new else warnings
-                for warnings, new in zip(db_warnings, fresh, strict=True)
-            ]
-            self._warn(*(w for warnings in db_warnings for w in warnings), *log_warnings)
+            out = [list(warnings) for warnings in db_warnings]
+            logged: list[int] = []
+            rows: list[dict[str, Any]] = []
+            for index, new in enumerate(fresh):
+                if not new:
+                    continue
+                try:
+                    rows.append(recorder.log_row(results[index]))
+                    logged.append(index)
+                except Exception as exc:  # only this record misses the logs
+                    out[index].append(f"could not write the record to the logs: {exc}")
+            log_warnings, row_warnings = recorder.write_logs(
+                self._prompt_logs, rows, "the reply was kept"
+            )
+            for position, index in enumerate(logged):
+                out[index] += log_warnings + row_warnings.get(position, [])
+            self._warn(*(w for warnings in out for w in warnings if w not in log_warnings))
+            self._warn(*log_warnings)
         return out
 
     def _record_one_by_one(
@@ -184,7 +195,7 @@ class Store:
             try:
                 fresh += recorder.write_db(conn, [result])
                 db_warnings.append([])
-            except sqlite3.Error as exc:
+            except Exception as exc:
                 fresh.append(True)  # still put the reply in the logs
                 db_warnings.append(
                     [
@@ -195,7 +206,7 @@ class Store:
         for write in cache_writes:
             try:
                 recorder.write_db(conn, [], [write])
-            except (sqlite3.Error, InputError) as exc:
+            except Exception as exc:
                 self._warn(f"could not write the cache in {self._path}: {exc}")
         return fresh, db_warnings
 
@@ -282,9 +293,10 @@ class Store:
         """
         with self._use("record a rating in") as conn:
             record = _ratings.rate(conn, prompt_id, rating, feedback, model)
-            warnings = recorder.write_logs(
+            shared, own = recorder.write_logs(
                 self._rating_logs, [_ratings.log_row(record)], "the rating was kept"
             )
+            warnings = shared + own.get(0, [])
             self._warn(*warnings)
         return {**record, "warnings": warnings}
 

@@ -3,6 +3,13 @@
 A templates file is TOML (one table per template, the table name is the id) or, for users
 migrating from the original project, a JSON list of objects with an ``id``. The shipped
 ``prompt_templates.toml`` documents the format in its header.
+
+User files (`user_template_paths`) are read in this order, each adding to or replacing the
+templates before it: ``./prompt_templates.json``, ``./prompt_templates.toml``,
+``<data dir>/prompt_templates.json``, ``<data dir>/prompt_templates.toml``. In one directory
+the TOML file wins over the JSON one (TOML is this app's format; the JSON list is read for
+compatibility), and each such conflict is reported as a notice. A working-directory file that
+changes what a built-in template sends is announced too (`TemplateSet.notices`).
 """
 
 from __future__ import annotations
@@ -12,13 +19,14 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, MissingVariablesError, UnknownTemplateError
+from .provenance import Notice
 
 __all__ = [
     "RenderedTemplate",
@@ -28,9 +36,11 @@ __all__ = [
     "default_templates_path",
     "load_templates",
     "load_templates_file",
+    "user_template_paths",
 ]
 
 TEMPLATES_FILENAME = "prompt_templates.toml"
+LEGACY_TEMPLATES_FILENAME = "prompt_templates.json"
 
 #: A placeholder: `{{name}}`, whitespace allowed inside the braces.
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -76,6 +86,8 @@ class Template:
     defaults: dict[str, str] = field(default_factory=dict, hash=False)
     description: str | None = None
     source: str = ""
+    #: Line of the template in `source` (for messages); not part of equality.
+    line: int | None = field(default=None, compare=False)
 
     @cached_property
     def _variable_names(self) -> tuple[str, ...]:
@@ -132,8 +144,12 @@ class Template:
 class TemplateSet(Mapping[str, Template]):
     """The templates in effect, by id, in load order (later files add to or replace earlier)."""
 
-    def __init__(self, templates: Mapping[str, Template] | None = None) -> None:
+    def __init__(
+        self, templates: Mapping[str, Template] | None = None, notices: Sequence[Notice] = ()
+    ) -> None:
         self._templates: dict[str, Template] = dict(templates or {})
+        #: Conflicts and working-directory overrides found while loading (shown once at start).
+        self.notices: tuple[Notice, ...] = tuple(notices)
 
     def __getitem__(self, template_id: str) -> Template:
         return self._templates[template_id]
@@ -183,8 +199,9 @@ class TemplateSet(Mapping[str, Template]):
 # ---- loading ---------------------------------------------------------------------------------
 
 
-def load_templates_file(path: Path | str) -> dict[str, Template]:
-    """Read and validate one templates file (TOML, or the legacy JSON list if it ends in .json).
+def load_templates_file(path: Path | str, *, json_list: bool | None = None) -> dict[str, Template]:
+    """Read and validate one templates file (TOML, or the legacy JSON list if it ends in .json;
+    `json_list` forces either format).
 
     Raises ConfigError naming the file, and where possible the line, the template and the key.
     """
@@ -197,7 +214,7 @@ def load_templates_file(path: Path | str) -> dict[str, Template]:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"templates file is not UTF-8 text: {exc.reason}", path=where) from exc
 
-    if path.suffix.lower() == ".json":
+    if json_list or (json_list is None and path.suffix.lower() == ".json"):
         return _load_json(text, where)
     return _load_toml(text, where)
 
@@ -242,7 +259,10 @@ def _load_json(text: str, where: str) -> dict[str, Template]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(
-            f"invalid JSON: {exc.msg} (column {exc.colno})", path=where, line=exc.lineno
+            f"invalid JSON: {exc.msg} (column {exc.colno}); fix the file, or move it away "
+            "to use the other templates",
+            path=where,
+            line=exc.lineno,
         ) from exc
     if not isinstance(data, list):
         raise ConfigError(
@@ -354,20 +374,93 @@ def _build(template_id: str, body: dict[str, Any], where: str, locate: _Locator)
         defaults=dict(defaults_raw),
         description=description,
         source=where,
+        line=locate(None),
     )
 
 
-def load_templates(extra_paths: Sequence[Path | str] = ()) -> TemplateSet:
+def user_template_paths(cwd: Path, data_dir: Path) -> list[Path]:
+    """User template files that add to or override the shipped set, in override order."""
+    return [
+        directory / name
+        for directory in (cwd, data_dir)
+        for name in (LEGACY_TEMPLATES_FILENAME, TEMPLATES_FILENAME)
+    ]
+
+
+def load_templates(
+    extra_paths: Sequence[Path | str] = (), *, announce: Collection[Path | str] = ()
+) -> TemplateSet:
     """The default templates, then each existing extra file adding or replacing by id.
 
     Extra paths that do not exist are skipped, and so is any that is the default file itself
     (running from the repository root) or a file already read. Raises ConfigError for a
-    missing default file or any invalid file.
+    missing default file or any invalid file. A template replaced by the other format's file
+    in the same directory, and a built-in template that a file in `announce` (the working
+    directory's) changes, are reported in `TemplateSet.notices`.
     """
+    paths = _effective_paths(extra_paths)
     templates: dict[str, Template] = {}
-    for path in _effective_paths(extra_paths):
-        templates.update(load_templates_file(path))
-    return TemplateSet(templates)
+    builtin: dict[str, Template] = {}
+    clashes: dict[tuple[str, str], list[str]] = {}
+    for index, path in enumerate(paths):
+        loaded = load_templates_file(path)
+        if index == 0:
+            builtin = loaded
+        for template_id, template in loaded.items():
+            before = templates.get(template_id)
+            if before is not None and _same_directory_other_format(Path(before.source), path):
+                clashes.setdefault((before.source, template.source), []).append(template_id)
+        templates.update(loaded)
+    notices = [_clash_notice(loser, winner, ids) for (loser, winner), ids in clashes.items()]
+    notices += _override_notices(templates, builtin, [Path(p) for p in announce])
+    return TemplateSet(templates, notices)
+
+
+def _same_directory_other_format(earlier: Path, later: Path) -> bool:
+    if earlier.suffix.lower() == later.suffix.lower():
+        return False
+    return earlier.parent == later.parent or _same_file(earlier.parent, later.parent)
+
+
+def _clash_notice(loser: str, winner: str, ids: list[str]) -> Notice:
+    names = ", ".join(repr(i) for i in ids)
+    return Notice(
+        "info",
+        f"template(s) {names} are defined in both {loser} and {winner}; using {winner} (in "
+        "one directory the TOML file wins: it is this app's format, the JSON list is read "
+        "only for compatibility). Remove them from one file, or convert the JSON file with "
+        "`llmrouter-tui templates import`.",
+    )
+
+
+def _override_notices(
+    templates: Mapping[str, Template], builtin: Mapping[str, Template], announce: list[Path]
+) -> list[Notice]:
+    """One notice per announced file that changes what built-in templates send."""
+    by_file: dict[str, list[str]] = {}
+    for template_id, shipped in builtin.items():
+        current = templates.get(template_id)
+        if current is None or current.source == shipped.source:
+            continue
+        if not any(_same_file(Path(current.source), path) for path in announce):
+            continue
+        if (current.prompt, current.system, current.defaults) == (
+            shipped.prompt,
+            shipped.system,
+            shipped.defaults,
+        ):
+            continue  # same text under the same id: nothing changes for the user
+        at = f" (line {current.line})" if current.line else ""
+        by_file.setdefault(current.source, []).append(f"{template_id!r}{at}")
+    return [
+        Notice(
+            "warning",
+            f"{source} replaces built-in template(s) {', '.join(ids)} with a different "
+            "prompt or system message. It is a file in the working directory: check it, or "
+            "run from another directory to use the built-in versions.",
+        )
+        for source, ids in by_file.items()
+    ]
 
 
 def _effective_paths(extra_paths: Sequence[Path | str]) -> list[Path]:
@@ -394,16 +487,28 @@ class TemplateWatcher:
     """
 
     def __init__(
-        self, extra_paths: Sequence[Path | str] = (), initial: TemplateSet | None = None
+        self,
+        extra_paths: Sequence[Path | str] = (),
+        initial: TemplateSet | None = None,
+        *,
+        announce: Collection[Path | str] = (),
     ) -> None:
-        """Load now (may raise ConfigError) unless `initial` is given."""
+        """Load now (may raise ConfigError) unless `initial` is given.
+
+        `announce`: the working directory's files (see `load_templates`).
+        """
         self.extra_paths: tuple[Path, ...] = tuple(Path(p) for p in extra_paths)
+        self.announce: tuple[Path, ...] = tuple(Path(p) for p in announce)
         #: The last set that loaded without error.
         self.current: TemplateSet
         #: The error of the last failed reload, None once a reload succeeds.
         self.error: ConfigError | None = None
         self._signature = self._stat()
-        self.current = initial if initial is not None else load_templates(self.extra_paths)
+        self.current = (
+            initial
+            if initial is not None
+            else load_templates(self.extra_paths, announce=self.announce)
+        )
 
     def _watched(self) -> list[Path]:
         return [default_templates_path(), *self.extra_paths]
@@ -430,7 +535,7 @@ class TemplateWatcher:
             return None
         self._signature = signature
         try:
-            fresh = load_templates(self.extra_paths)
+            fresh = load_templates(self.extra_paths, announce=self.announce)
         except ConfigError as exc:
             self.error = exc
             raise

@@ -163,7 +163,7 @@ def estimate_usage(
     if system:
         prompt += MESSAGE_OVERHEAD_TOKENS + count_tokens(system, model)
     for message in messages:
-        prompt += MESSAGE_OVERHEAD_TOKENS + count_tokens(message.content, model)
+        prompt += MESSAGE_OVERHEAD_TOKENS + count_tokens(message.text, model)
     completion_tokens = count_tokens(completion, model)
     return Usage(
         prompt=prompt,

@@ -5,15 +5,87 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-Role = Literal["system", "user", "assistant"]
+from .params import GenerationParams
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+#: What joins text parts wherever one string is needed (records, token estimates): parts are
+#: never glued together ("part one" + "part two" must not read "part onepart two").
+PART_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True, slots=True)
+class TextPart:
+    """A text content part."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image content part: a `data:image/...;base64,...` URL, or an http(s) URL when the
+    config allows fetching them (`[routing] fetch_image_urls`)."""
+
+    url: str
+    detail: str | None = None  # OpenAI's "auto" | "low" | "high"; forwarded where accepted
+
+    @property
+    def is_data_url(self) -> bool:
+        return self.url.startswith("data:")
+
+
+ContentPart = TextPart | ImagePart
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A function call the model asked for (OpenAI `tool_calls[i]`)."""
+
+    id: str
+    name: str
+    arguments: str  # JSON text exactly as the model wrote it
+    # Opaque provider state that must come back with the call in the next turn (Gemini's
+    # thought signature, base64); None for providers without one.
+    signature: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """OpenAI's shape; the signature rides where Google's own OpenAI endpoint puts it."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+        if self.signature is not None:
+            out["extra_content"] = {"google": {"thought_signature": self.signature}}
+        return out
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One chat turn."""
+    """One chat turn.
+
+    `content` is a string, or content parts (kept as parts: providers that take arrays get
+    arrays). An assistant turn may carry `tool_calls` (its content may then be ""); a `tool`
+    turn answers the call `tool_call_id` with its content.
+    """
 
     role: Role
-    content: str
+    content: str | tuple[ContentPart, ...] = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The text of the turn as one string (text parts joined by PART_SEPARATOR)."""
+        if isinstance(self.content, str):
+            return self.content
+        return PART_SEPARATOR.join(p.text for p in self.content if isinstance(p, TextPart))
+
+    @property
+    def images(self) -> tuple[ImagePart, ...]:
+        if isinstance(self.content, str):
+            return ()
+        return tuple(p for p in self.content if isinstance(p, ImagePart))
 
 
 @dataclass(slots=True)
@@ -35,6 +107,9 @@ class ChatRequest:
     conversation_id: str | None = None
     # Front-end label for logs ("tui", "serve", "ask", "v1"); never changes routing.
     source: str = "core"
+    # Everything else a model may be asked for (stop, seed, tools, JSON mode, …); see
+    # core.params. A model that cannot honour a set parameter is refused or skipped, by name.
+    params: GenerationParams | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +137,7 @@ AttemptOutcome = Literal[
     "timeout",
     "skipped_no_key",
     "skipped_circuit_open",
+    "skipped_unsupported",  # the model cannot honour a parameter of the request
     "cancelled",
 ]
 
@@ -119,6 +195,8 @@ class Result:
     source: str = "core"
     # Sinks (log files, database) that failed to record this request; the reply is still valid.
     warnings: list[str] = field(default_factory=list)
+    # Function calls the model asked for (finish_reason "tool_calls"), in order.
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
     @property
     def token_count(self) -> int:
@@ -143,6 +221,7 @@ class Result:
             "status": self.status,
             "finish_reason": self.finish_reason,
             "truncated": self.truncated,
+            "tool_calls": [call.as_dict() for call in self.tool_calls],
             "template_id": self.template_id,
             "conversation_id": self.conversation_id,
             "error": self.error,
@@ -171,6 +250,34 @@ class Delta:
     """A piece of reply text from the current candidate."""
 
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a tool call from the current candidate, in OpenAI's streamed shape.
+
+    The first delta of a call (per `index`) carries its `id` and `name`; later ones add
+    `arguments` text. A Restart voids tool-call deltas along with the text.
+    """
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+    signature: str | None = None  # see ToolCall.signature
+
+    def as_openai(self) -> dict[str, Any]:
+        """One entry of a chunk's `delta.tool_calls`."""
+        function: dict[str, Any] = {"arguments": self.arguments}
+        if self.name is not None:
+            function["name"] = self.name
+        out: dict[str, Any] = {"index": self.index, "function": function}
+        if self.id is not None:
+            out["id"] = self.id
+            out["type"] = "function"
+        if self.signature is not None:
+            out["extra_content"] = {"google": {"thought_signature": self.signature}}
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,4 +311,4 @@ class Failed:
     result: Result
 
 
-Event = Started | Delta | AttemptFailed | Restart | Done | Failed
+Event = Started | Delta | ToolCallDelta | AttemptFailed | Restart | Done | Failed

@@ -8,6 +8,9 @@ gunicorn with uvicorn workers:
 Without a runtime, the app opens one at lifespan startup from the environment
 (LLMROUTER_CONFIG, LLMROUTER_DATA_DIR, provider keys, LLMROUTER_SERVER_TOKEN; LLMROUTER_DEMO=1
 for the built-in fake upstream) and closes it at shutdown.
+
+Every request first passes the guard (guard.py: Host, Origin, CORS, then the JSON content
+type of every POST), so a web page the user visits cannot use the server.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Sequence
 from contextlib import ExitStack, suppress
 
 from ..core.errors import ConfigError, InputError, RouterError, StorageError
@@ -23,6 +27,7 @@ from ..core.runtime import Runtime
 from .asgi import HTTPError, Request
 from .auth import TOKEN_ENV, bearer_matches, unauthorized
 from .errors import send_http_error
+from .guard import Guard, guard_for, require_json, send_preflight, with_headers
 from .routes import OPEN_PATHS, ROUTES, Context, not_found
 from .types import Message, Receive, Scope, Send
 
@@ -50,8 +55,15 @@ class LLMRouterApp:
         max_body_bytes: int,
         live_timeout_s: float,
         owns_runtime: bool,
+        allow_hosts: Sequence[str] = (),
+        cors_origins: Sequence[str] = (),
+        bind_host: str | None = None,
     ) -> None:
         self._token = token.encode() if token else None
+        self._allow_hosts = tuple(allow_hosts)
+        self._cors_origins = tuple(cors_origins)
+        self._bind_host = bind_host
+        self._guard = Guard()  # replaced with the configured one with the runtime
         self.max_body_bytes = max_body_bytes
         self._live_timeout_s = live_timeout_s
         self._owns_runtime = owns_runtime
@@ -71,6 +83,13 @@ class LLMRouterApp:
 
     def _context(self, runtime: Runtime) -> Context:
         token = self._token.decode() if self._token else None
+        # The guard reads [server] from the runtime's config: it exists from here on.
+        self._guard = guard_for(
+            runtime.settings,
+            allow_hosts=self._allow_hosts,
+            cors_origins=self._cors_origins,
+            bind_host=self._bind_host,
+        )
         redactor = Redactor.for_settings(runtime.settings, [token], runtime.catalog.models)
 
         def report(warning: str) -> None:
@@ -96,8 +115,16 @@ class LLMRouterApp:
         except BaseException:
             self._stack.close()
             raise
+        for notice in runtime.notices:  # refused working-directory settings, template overrides
+            with suppress(OSError, ValueError):
+                sys.stderr.write(f"llmrouter-tui: {notice.label}: {notice.text}\n")
+        try:
+            self._ctx = self._context(runtime)
+        except BaseException:  # e.g. a bad allow_hosts entry: close what was opened
+            runtime.close()
+            self._stack.close()
+            raise
         self._owns_runtime = True
-        self._ctx = self._context(runtime)
         return self._ctx
 
     async def _ensure_context(self) -> Context:
@@ -145,6 +172,13 @@ class LLMRouterApp:
         request = Request(scope, receive, self.max_body_bytes)
         path = request.path
         try:
+            ctx = self._ctx or await self._ensure_context()
+            admission = self._guard.admit(request)  # before anything else: 421 / 403
+            if admission.headers:
+                send = with_headers(send, admission.headers)  # errors below get them too
+            if admission.preflight:
+                await send_preflight(send)
+                return
             if (
                 self._token is not None
                 and path not in OPEN_PATHS
@@ -157,13 +191,14 @@ class LLMRouterApp:
             method = "GET" if request.method == "HEAD" else request.method
             handler = methods.get(method)
             if handler is None:
-                allowed = ", ".join(methods)
+                allowed = ", ".join([*methods, "HEAD"] if "GET" in methods else methods)
                 raise HTTPError(
                     405,
                     f"method {request.method} is not allowed on {path}; use {allowed}",
                     headers=[(b"allow", allowed.encode())],
                 )
-            ctx = self._ctx or await self._ensure_context()
+            if method == "POST":  # every POST endpoint takes JSON
+                require_json(request)
             await handler(ctx, request, send)
         except HTTPError as exc:
             await self._answer(send, path, exc)
@@ -207,13 +242,20 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY,
     live_timeout_s: float = 3.0,
     owns_runtime: bool | None = None,
+    allow_hosts: Sequence[str] = (),
+    cors_origins: Sequence[str] = (),
+    bind_host: str | None = None,
 ) -> LLMRouterApp:
     """The ASGI app.
 
     `runtime`: the core to serve; None opens one from the environment at startup (and the
     app then owns and closes it). `token`: required bearer token; None reads
     $LLMROUTER_SERVER_TOKEN (unset or empty means no auth). `owns_runtime`: close the given
-    runtime at lifespan shutdown (default: only when the app opened it).
+    runtime at lifespan shutdown (default: only when the app opened it). `allow_hosts`,
+    `cors_origins`: names and origins (`--allow-host`, `--cors-origin`) accepted besides those
+    of the config's [server] table and $LLMROUTER_ALLOW_HOSTS / $LLMROUTER_CORS_ORIGINS;
+    `bind_host`: the address the server listens on (accepted as a Host name).
+    Raises ConfigError for a malformed name or origin when `runtime` is given.
     """
     if token is None:
         token = os.environ.get(TOKEN_ENV) or None
@@ -224,4 +266,7 @@ def create_app(
         max_body_bytes=max_body_bytes,
         live_timeout_s=live_timeout_s,
         owns_runtime=owns,
+        allow_hosts=allow_hosts,
+        cors_origins=cors_origins,
+        bind_host=bind_host,
     )

@@ -1,15 +1,71 @@
-"""Error responses: `{"detail": ...}` everywhere, plus OpenAI's `error` object under /v1."""
+"""Error responses: `{"detail": ...}` everywhere, plus OpenAI's `error` object under /v1.
+
+Both the app and the embedded HTTP server (for the errors it answers itself: 400, 408, 413,
+431, 500, 503) build their bodies here, so a stock OpenAI client shows the message of every
+error on a /v1 path.
+"""
 
 from __future__ import annotations
 
-from .asgi import HTTPError, send_json
-from .openai_api import error_object
+from typing import Any
+
+from .asgi import HTTPError, dumps, send_json
 from .types import Send
+
+OPENAI_PREFIX = "/v1"
+
+# HTTP status -> OpenAI's error `type` (anything else is a "server_error").
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    408: "timeout",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    422: "content_filter",
+    429: "rate_limit_error",
+    431: "invalid_request_error",
+    501: "invalid_request_error",
+    502: "upstream_error",
+    503: "service_unavailable",
+    504: "timeout",
+}
+
+
+def is_openai_path(path: str) -> bool:
+    """True for the OpenAI-compatible surface (/v1 and below)."""
+    return path == OPENAI_PREFIX or path.startswith(OPENAI_PREFIX + "/")
+
+
+def error_object(status: int, message: str, code: str | None = None) -> dict[str, Any]:
+    """OpenAI's `error` object, so stock clients show the message."""
+    return {
+        "message": message,
+        "type": _ERROR_TYPES.get(status, "server_error"),
+        "code": code,
+        "param": None,
+    }
+
+
+def error_payload(
+    path: str, status: int, detail: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`{"detail": ..., **extra}`; under /v1 also `"error": {message, type, code, param}`."""
+    payload: dict[str, Any] = {"detail": detail, **(extra or {})}
+    if is_openai_path(path):
+        code = payload.get("error_kind")
+        payload["error"] = error_object(status, detail, code if isinstance(code, str) else None)
+    return payload
+
+
+def error_body(path: str, status: int, detail: str) -> bytes:
+    """The JSON body of an error the HTTP layer answers itself."""
+    return dumps(error_payload(path, status, detail))
 
 
 async def send_http_error(send: Send, path: str, error: HTTPError) -> None:
     """Answer `error`; under /v1 the body also carries OpenAI's `{"error": {...}}`."""
-    payload = {"detail": error.detail, **error.extra}
-    if path.startswith("/v1/"):
-        payload["error"] = error_object(error.status, error.detail, error.extra.get("error_kind"))
+    payload = error_payload(path, error.status, error.detail, error.extra)
     await send_json(send, error.status, payload, error.headers)

@@ -6,6 +6,16 @@ on open connections (503), one access-log line per request and graceful shutdown
 SIGINT/SIGTERM: stop accepting, let in-flight requests finish within a grace period, then
 run the app's lifespan shutdown.
 
+A request with both Content-Length and Transfer-Encoding is refused (400) and its connection
+closed (RFC 9112 section 6.1: its framing is ambiguous, the stuff of request smuggling). When
+the server answers before reading a whole request body (413, a malformed body, an app that
+did not read it), it half-closes and reads and drops what the client still sends, for a
+bounded time and amount, before closing: closing with unread data makes the kernel send a
+reset, and clients that are still uploading then lose the answer.
+
+Errors the server answers itself use the app's error shape (`{"detail": ...}`, plus OpenAI's
+`error` object under /v1).
+
 The access log carries the client address, method, path (never the query string), status
 and milliseconds; never bodies or headers.
 """
@@ -13,7 +23,6 @@ and milliseconds; never bodies or headers.
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import sys
 import time
@@ -27,6 +36,7 @@ from urllib.parse import unquote
 
 import h11
 
+from .errors import error_body
 from .lifespan import Lifespan
 from .types import ASGIApp, Message
 
@@ -38,6 +48,35 @@ _WRITE_HIGH_WATER = 256 * 1024
 _ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 _JSON_TYPE = (b"content-type", b"application/json")
 _CLOSE = (b"connection", b"close")
+_SNIFF_BYTES = 64  # enough of a request's start to see whether its path is under /v1
+_BOTH_LENGTHS = (
+    "malformed HTTP request: it has both Content-Length and Transfer-Encoding; send only one"
+)
+
+# h11's reasons for refusing a request, as messages that say what to fix. h11's own text can
+# quote the offending line, which may hold a token: it is never shown.
+_PROTOCOL_PROBLEMS: dict[str, str] = {
+    "illegal header line": "a header line is not 'Name: value' (header names cannot contain "
+    "spaces or control characters)",
+    "illegal header name": "a header name contains characters that are not allowed",
+    "illegal header value": "a header value contains control characters",
+    "continuation line at start of headers": "the first header line starts with whitespace",
+    "illegal request line": "the request line is not 'METHOD /path HTTP/1.1'",
+    "no request line received": "no request line was received",
+    "illegal method characters": "the method contains characters that are not allowed",
+    "illegal target characters": "the request path contains characters that are not allowed "
+    "(percent-encode them)",
+    "missing mandatory host: header": "the Host header is missing (HTTP/1.1 requires it)",
+    "found multiple host: headers": "the Host header is given more than once",
+    "bad content-length": "Content-Length is not a whole number of bytes",
+    "conflicting content-length headers": "Content-Length is given more than once with "
+    "different values",
+    "multiple transfer-encoding headers": "Transfer-Encoding is given more than once",
+    "only transfer-encoding: chunked is supported": "only Transfer-Encoding: chunked is supported",
+    "illegal chunk header": "a chunk-size line of the chunked body is not a hexadecimal size",
+    "malformed chunk footer": "a chunk of the chunked body does not end with CRLF",
+    "peer unexpectedly closed connection": "the connection closed in the middle of the request",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +88,16 @@ class ServerConfig:
     max_body_bytes: int = 1 << 20
     max_header_bytes: int = 16 * 1024
     max_connections: int = 1000
-    keepalive_timeout_s: float = 5.0  # idle time allowed between requests
+    # Idle time allowed between requests: longer than common clients' own idle expiry (httpx
+    # 5 s), so a client never reuses a connection just as the server closes it, which loses
+    # that request. nginx's default is 75 s too.
+    keepalive_timeout_s: float = 75.0
     request_timeout_s: float = 10.0  # to receive a whole request head, and each body read
     body_timeout_s: float = 60.0  # to receive a whole request body
     write_timeout_s: float = 30.0  # a client that stops reading a response is dropped
     shutdown_grace_s: float = 5.0  # in-flight requests get this long after SIGTERM
+    linger_timeout_s: float = 5.0  # reading the unread rest of a refused request, at most
+    linger_max_bytes: int = 32 << 20  # and this many bytes of it
     access_log: bool = True
     backlog: int = 1024
 
@@ -62,19 +106,36 @@ class ClientDisconnected(OSError):
     """Raised by `send()` once the client has gone away (ASGI spec 2.4)."""
 
 
-def _error_body(detail: str) -> bytes:
-    return json.dumps({"detail": detail}).encode()
-
-
-def _canned_response(status: int, detail: str) -> bytes:
+def _canned_response(status: int, detail: str, path: str = "") -> bytes:
     """A complete `Connection: close` error response for when no request was parsed."""
-    body = _error_body(detail)
+    body = error_body(path, status, detail)
     head = b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n" % (
         status,
         _REASONS.get(status, b""),
         len(body),
     )
     return head + b"connection: close\r\n\r\n" + body
+
+
+def _protocol_problem(exc: h11.RemoteProtocolError) -> str:
+    """What is wrong with what h11 refused, in words (never a repr of the client's bytes)."""
+    text = str(exc).lower()
+    for prefix, problem in _PROTOCOL_PROBLEMS.items():
+        if text.startswith(prefix):
+            return problem
+    return "it does not follow HTTP/1.1 (RFC 9112)"
+
+
+def _sniffed_path(start: bytes) -> str:
+    """The path at the start of a raw request ("" if there is none), for an error's shape."""
+    parts = start.lstrip(b"\r\n").split(b" ", 2)
+    return parts[1].partition(b"?")[0].decode("latin-1") if len(parts) > 1 else ""
+
+
+def _has_both_lengths(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Content-Length and Transfer-Encoding together (an ambiguous body length)."""
+    names = [name for name, _ in headers]
+    return b"transfer-encoding" in names and b"content-length" in names
 
 
 def _client_text(client: tuple[str, int] | None) -> str:
@@ -271,12 +332,14 @@ class HttpServer:
 
     async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """503 for a connection over the cap (after reading its request head, if it comes)."""
+        start = b""
         try:
             async with asyncio.timeout(1.0):
-                await reader.read(_READ_SIZE)
+                start = await reader.read(_READ_SIZE)
         except (TimeoutError, OSError):
             pass
-        writer.write(_canned_response(503, "server busy: too many open connections; retry"))
+        detail = "server busy: too many open connections; retry"
+        writer.write(_canned_response(503, detail, _sniffed_path(start[:_SNIFF_BYTES])))
         writer.transport.close()
         peer = writer.transport.get_extra_info("peername")
         self.access(peer[:2] if isinstance(peer, tuple) else None, "-", "-", 503, 0.0)
@@ -371,9 +434,13 @@ class _Connection:
                 return
             exchange = _Exchange(self, *head)
             await exchange.handle()
-            if exchange.close_after or server.shutting_down or self.eof:
+            if self.eof:
                 return
             conn = self.h11
+            if exchange.close_after or server.shutting_down:
+                if exchange.may_linger and conn.their_state is not h11.DONE:
+                    await self._linger()
+                return
             if conn.their_state is h11.SEND_BODY and not await self._discard_body():
                 return
             if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
@@ -386,8 +453,9 @@ class _Connection:
         conn = self.h11
         config = self.server.config
         t0 = time.perf_counter()
+        data, closed = conn.trailing_data
+        start = data[:_SNIFF_BYTES]  # the request's first bytes: its path, should it be refused
         try:
-            data, closed = conn.trailing_data
             # Usually nothing is buffered between requests: go straight to reading.
             event = conn.next_event() if data or closed else h11.NEED_DATA
             if event is h11.NEED_DATA:
@@ -402,18 +470,20 @@ class _Connection:
                 finally:
                     self.idle = False
                 t0 = time.perf_counter()
+                start += data[: _SNIFF_BYTES - len(start)]
                 conn.receive_data(data)
                 event = conn.next_event()
                 if event is h11.NEED_DATA:
                     try:
                         async with asyncio.timeout(config.request_timeout_s):
                             while event is h11.NEED_DATA:
-                                conn.receive_data(await self.read())
+                                data = await self.read()
+                                start += data[: _SNIFF_BYTES - len(start)]
+                                conn.receive_data(data)
                                 event = conn.next_event()
                     except TimeoutError:
-                        self.transport.write(
-                            _canned_response(408, "request headers not received in time")
-                        )
+                        detail = "request headers not received in time"
+                        self.transport.write(_canned_response(408, detail, _sniffed_path(start)))
                         self.server.access(self.client, "-", "-", 408, _ms(t0))
                         return None
         except h11.RemoteProtocolError as exc:
@@ -421,29 +491,37 @@ class _Connection:
             detail = (
                 f"request headers too large (limit {config.max_header_bytes} bytes)"
                 if status == 431
-                else f"malformed HTTP request: {exc}"
+                else f"malformed HTTP request: {_protocol_problem(exc)}"
             )
-            self._send_protocol_error(status, detail)
-            self.server.access(self.client, "-", "-", status, _ms(t0))
+            await self._refuse_request(status, detail, _sniffed_path(start), t0)
             return None
         if type(event) is not h11.Request:
             return None  # ConnectionClosed (EOF) or PAUSED
         # h11 bounds only incomplete heads; one that arrived whole in a read is measured here.
         headers = list(event.headers)
         size = len(event.target) + sum([len(n) + len(v) + 4 for n, v in headers])
+        refusal: tuple[int, str] | None = None
         if size > config.max_header_bytes:
-            self._send_protocol_error(
-                431, f"request headers too large (limit {config.max_header_bytes} bytes)"
-            )
-            self.server.access(self.client, "-", "-", 431, _ms(t0))
+            refusal = 431, f"request headers too large (limit {config.max_header_bytes} bytes)"
+        elif _has_both_lengths(headers):
+            refusal = 400, _BOTH_LENGTHS
+        if refusal is not None:
+            path = event.target.partition(b"?")[0].decode("latin-1")
+            await self._refuse_request(*refusal, path, t0)
             return None
         return event, headers
 
-    def _send_protocol_error(self, status: int, detail: str) -> None:
+    async def _refuse_request(self, status: int, detail: str, path: str, t0: float) -> None:
+        """Answer a request that will not reach the app, then close (after lingering)."""
+        self._send_protocol_error(status, detail, path)
+        self.server.access(self.client, "-", "-", status, _ms(t0))
+        await self._linger()
+
+    def _send_protocol_error(self, status: int, detail: str, path: str) -> None:
         conn = self.h11
         if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
-        body = _error_body(detail)
+        body = error_body(path, status, detail)
         headers = [_JSON_TYPE, (b"content-length", b"%d" % len(body)), _CLOSE]
         try:
             out = conn.send(
@@ -451,11 +529,15 @@ class _Connection:
             )
             out += conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
         except h11.LocalProtocolError:
-            out = _canned_response(status, detail)
+            out = _canned_response(status, detail, path)
         self.transport.write(out)
 
     async def _discard_body(self) -> bool:
-        """Read and drop a request body the app left unread, so the connection can be reused."""
+        """Read and drop a request body the app left unread, so the connection can be reused.
+
+        False when the connection must close instead (after lingering, if the client may
+        still be sending).
+        """
         conn = self.h11
         left = self.server.config.max_body_bytes
         try:
@@ -472,9 +554,42 @@ class _Connection:
                         return type(event) is h11.EndOfMessage
                     left -= len(event.data)
                     if left < 0:
-                        return False
-        except (TimeoutError, h11.RemoteProtocolError):
-            return False
+                        break
+        except TimeoutError:
+            return False  # too slow to be worth lingering for
+        except h11.RemoteProtocolError:
+            pass
+        await self._linger()
+        return False
+
+    async def _linger(self) -> None:
+        """Before closing with a request unread: half-close, then read and drop what the
+        client still sends until it closes, for a bounded time and amount.
+
+        Closing a socket with unread data makes the kernel answer with a reset, and a client
+        still uploading (urllib, http.client, httpx) then sees "connection reset" instead of
+        the status it was sent. Shutdown stops a linger at once (the connection counts as idle).
+        """
+        server = self.server
+        transport = self.transport
+        if self.eof or server.shutting_down or transport.is_closing():
+            return
+        with suppress(OSError, RuntimeError):
+            if transport.can_write_eof():
+                transport.write_eof()  # sent once the answer is flushed: the client reads EOF
+        left = server.config.linger_max_bytes
+        self.idle = True
+        try:
+            async with asyncio.timeout(server.config.linger_timeout_s):
+                while left > 0:
+                    data = await self.read()
+                    if not data:
+                        break
+                    left -= len(data)
+        except TimeoutError:
+            pass
+        finally:
+            self.idle = False
 
 
 def _ms(t0: float) -> float:
@@ -498,6 +613,8 @@ class _Exchange:
         "head",
         "headers",
         "is_head",
+        "may_linger",
+        "path",
         "request",
         "started",
         "status",
@@ -521,6 +638,8 @@ class _Exchange:
         self.body_bytes = 0
         self.body_deadline = 0.0
         self.close_after = False
+        self.may_linger = True  # False once the client proved too slow to wait for
+        self.path = ""
         self.is_head = request.method == b"HEAD"
         self.waiter: asyncio.Future[None] | None = None
 
@@ -529,7 +648,7 @@ class _Exchange:
         server = conn.server
         request = self.request
         path_bytes, _, query = request.target.partition(b"?")
-        raw_path = path_bytes.decode("latin-1")
+        raw_path = self.path = path_bytes.decode("latin-1")
         method = request.method.decode("latin-1")
         headers = self.headers
         try:
@@ -566,7 +685,7 @@ class _Exchange:
                     await self._abort(500, "internal error")
                 self.close_after = True
             else:
-                if not self.started:
+                if not self.started and not self.client_gone:
                     server.log_app_error(RuntimeError("the app returned without a response"))
                     await self._abort(500, "internal error")
         finally:
@@ -575,6 +694,11 @@ class _Exchange:
             if not self.complete:
                 self.close_after = True
             server.access(conn.client, method, raw_path, self.status, _ms(self.t0))
+
+    @property
+    def client_gone(self) -> bool:
+        """The client closed the connection (an app may then end without answering)."""
+        return self.conn.eof or self.conn.transport.is_closing()
 
     # ---- ASGI receive -------------------------------------------------------------------------
 
@@ -593,8 +717,8 @@ class _Exchange:
         while True:
             try:
                 event = h.next_event()
-            except h11.RemoteProtocolError:
-                await self._abort(400, "malformed request body")
+            except h11.RemoteProtocolError as exc:
+                await self._abort(400, f"malformed request body: {_protocol_problem(exc)}")
                 return _DISCONNECT
             if event is h11.NEED_DATA:
                 if chunks:
@@ -604,6 +728,7 @@ class _Exchange:
                     async with asyncio.timeout_at(when):
                         data = await conn.read()
                 except TimeoutError:
+                    self.may_linger = False
                     await self._abort(408, "request body not received in time")
                     return _DISCONNECT
                 if not data:
@@ -715,7 +840,7 @@ class _Exchange:
             self.started = True
             self.status = status
             self.head = None
-            body = _error_body(detail)
+            body = error_body(self.path, status, detail)
             headers = [_JSON_TYPE, (b"content-length", b"%d" % len(body)), _CLOSE]
             h = self.conn.h11
             try:

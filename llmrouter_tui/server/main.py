@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import math
 import os
 import sys
 
@@ -56,6 +57,9 @@ def run_server(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         _say(f"--port must be between 0 and 65535, got {args.port}")
         return EXIT_BAD_INPUT
+    if not 0 < args.keep_alive < math.inf:
+        _say(f"--keep-alive must be a number of seconds above 0, got {args.keep_alive:g}")
+        return EXIT_BAD_INPUT
     with demo_upstream(args.demo) as demo_url:
         try:
             runtime = Runtime.open(
@@ -67,11 +71,28 @@ def run_server(args: argparse.Namespace) -> int:
         except StorageError as exc:
             _say(f"storage error: {exc}")
             return EXIT_FAILURE
-        app = create_app(
-            runtime, token=token or "", max_body_bytes=DEFAULT_MAX_BODY, owns_runtime=True
-        )
+        for notice in runtime.notices:  # refused working-directory settings, template overrides
+            _say(f"{notice.label}: {notice.text}")
+        try:
+            app = create_app(
+                runtime,
+                token=token or "",
+                max_body_bytes=DEFAULT_MAX_BODY,
+                owns_runtime=True,
+                allow_hosts=args.allow_host,
+                cors_origins=args.cors_origin,
+                bind_host=host,
+            )
+        except ConfigError as exc:  # a malformed --allow-host / --cors-origin / [server] entry
+            _say(f"configuration error: {exc}")
+            runtime.close()
+            return EXIT_BAD_INPUT
         config = ServerConfig(
-            host=host, port=args.port, max_body_bytes=DEFAULT_MAX_BODY, access_log=not args.quiet
+            host=host,
+            port=args.port,
+            max_body_bytes=DEFAULT_MAX_BODY,
+            keepalive_timeout_s=args.keep_alive,
+            access_log=not args.quiet,
         )
         server = HttpServer(app, config)
 

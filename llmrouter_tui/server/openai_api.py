@@ -13,6 +13,7 @@ from typing import Any
 from ..core.redact import Redactor
 from ..core.types import ChatRequest, Result, Started
 from .asgi import HTTPError
+from .errors import error_object
 from .results import failure_detail, failure_status, record, sse
 from .validation import bad, opt_bool, opt_int, opt_number, opt_str, require_object
 
@@ -22,31 +23,6 @@ DONE_EVENT = b"data: [DONE]\n\n"
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 _FINISH = {"stop", "length", "content_filter", "tool_calls", "function_call"}
 _UNSUPPORTED = ("tools", "functions", "tool_choice", "function_call")
-
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    405: "invalid_request_error",
-    413: "invalid_request_error",
-    415: "invalid_request_error",
-    422: "content_filter",
-    429: "rate_limit_error",
-    502: "upstream_error",
-    503: "service_unavailable",
-    504: "timeout",
-}
-
-
-def error_object(status: int, message: str, code: str | None = None) -> dict[str, Any]:
-    """OpenAI's `error` object, so stock clients show the message."""
-    return {
-        "message": message,
-        "type": _ERROR_TYPES.get(status, "server_error"),
-        "code": code,
-        "param": None,
-    }
 
 
 @dataclass(frozen=True, slots=True)

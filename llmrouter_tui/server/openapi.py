@@ -36,12 +36,14 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _errors(*statuses: int) -> dict[str, Any]:
     reasons = {
-        400: "Malformed JSON or an invalid field (the detail names it)",
+        400: "Malformed JSON, an invalid field (the detail names it) or a malformed Host header",
         401: "Missing or wrong bearer token",
+        403: "Sent by a web page of another origin (Origin header) not listed with --cors-origin",
         404: "Unknown path, or unknown prompt_id for /rate",
         405: "Method not allowed on this path",
         413: "Request body larger than the limit (1 MiB by default)",
-        415: "A body that is not JSON",
+        415: "A POST without Content-Type: application/json (UTF-8), even with an empty body",
+        421: "A Host name this server does not answer to (DNS rebinding); see --allow-host",
         422: "The provider's content filter refused the request (its reason in detail)",
         500: "Internal error (never a traceback)",
         502: "Every candidate model failed; detail lists each attempt",
@@ -538,7 +540,7 @@ SCHEMAS: dict[str, Any] = {
     "ModelList": _MODEL_LIST,
 }
 
-_COMMON = (401, 405, 500)
+_COMMON = (400, 401, 403, 405, 421, 500)  # 400/403/421: the Host and Origin checks
 
 PATHS: dict[str, Any] = {
     "/chat": {
@@ -607,7 +609,10 @@ PATHS: dict[str, Any] = {
         "get": {
             "summary": "Liveness and which providers have keys (no token needed)",
             "security": [],
-            "responses": {"200": _json(_ref("Health"), "Healthy"), **_errors(405, 500)},
+            "responses": {
+                "200": _json(_ref("Health"), "Healthy"),
+                **_errors(400, 403, 405, 421, 500),
+            },
         }
     },
     "/v1/chat/completions": {

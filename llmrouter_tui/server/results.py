@@ -1,12 +1,16 @@
-"""How a routed Result becomes an HTTP answer: statuses, error details, /chat stream events."""
+"""How a routed Result becomes an HTTP answer: statuses, error details, /chat stream events,
+and what happens when the client leaves before a whole reply is ready."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 from ..core.redact import Redactor
 from ..core.types import Result, Started
 from .asgi import HTTPError, dumps
+from .types import Receive
 
 #: Result.error_kind -> HTTP status for a request that failed for good.
 FAILURE_STATUS: dict[str, int] = {
@@ -43,6 +47,55 @@ def failure_error(result: Result, redactor: Redactor) -> HTTPError:
             "attempts": data["attempts"],
         },
     )
+
+
+# Watching for a disconnect costs two tasks and a socket read per request; replies quicker than
+# this (cache hits, fast upstreams) finish before a disconnect could matter, so are not watched.
+WATCH_AFTER_S = 0.05
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass  # a body left unread: the request already has all it needs
+
+
+async def unless_disconnected(routing: Awaitable[Result], receive: Receive) -> Result | None:
+    """Await a whole-reply `routing`; None if the client disconnects first.
+
+    The disconnect cancels the routing (and so its upstream call), and the router records
+    the request as cancelled, as for a stream whose client leaves.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+    watcher: asyncio.Future[None] | None = None
+
+    async def watch() -> None:
+        nonlocal gone
+        await _until_disconnect(receive)
+        gone = True
+        task.cancel()
+
+    def start_watching() -> None:
+        nonlocal watcher
+        watcher = asyncio.ensure_future(watch())
+
+    timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, start_watching)
+    try:
+        result = await routing
+    except asyncio.CancelledError:
+        if not gone:
+            raise  # cancelled for another reason (server shutdown): not ours to swallow
+        task.uncancel()
+        return None
+    finally:
+        timer.cancel()
+        if watcher is not None:
+            watcher.cancel()
+    if gone:  # the routing ended before our cancel reached it: still nobody to answer
+        task.uncancel()
+        return None
+    return result
 
 
 def sse(payload: Any) -> bytes:

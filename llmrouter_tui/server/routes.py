@@ -18,7 +18,7 @@ from .asgi import HTTPError, Request, send_json
 from .errors import send_http_error
 from .live import live_models, merge_live
 from .openai_api import OpenAIStreamShape, completion, model_list, parse_v1
-from .results import ChatStreamShape, failure_error, record
+from .results import ChatStreamShape, failure_error, record, unless_disconnected
 from .sse import StreamShape, relay
 from .types import Send
 from .validation import parse_chat, parse_rate, query_bool
@@ -75,7 +75,9 @@ async def _routed(
             early_failure,
         )
         return
-    result = await router.complete(prepared)
+    result = await unless_disconnected(router.complete(prepared), request.receive)
+    if result is None:
+        return  # the client left: nobody to answer (the request is recorded as cancelled)
     if result.status != "ok":
         raise failure_error(result, ctx.redactor)
     await send_json(send, 200, whole(result))

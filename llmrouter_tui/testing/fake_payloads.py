@@ -6,13 +6,16 @@ Every builder returns bytes ready to put on the wire. Shapes follow
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
+
+from llmrouter_tui.testing.fake_features import FakeToolCall, field_of
 
 Provider = str  # "groq" | "gemini" | "openai"
 
@@ -71,12 +74,34 @@ def sse(obj: Any) -> bytes:
 # --------------------------------------------------------------------------- requests
 
 
+def _image_label(mime: str, data: str) -> str:
+    try:
+        size = len(base64.b64decode(data, validate=False))
+    except ValueError:
+        size = -1
+    return f"[image {mime} {size} bytes]"
+
+
+def _oa_part_text(part: dict[str, Any]) -> str | None:
+    if "text" in part:
+        return str(part["text"])
+    if part.get("type") == "image_url":
+        spec = part.get("image_url")
+        url = spec.get("url", "") if isinstance(spec, dict) else str(spec)
+        head, _, data = url.partition(";base64,")
+        if head.startswith("data:") and data:
+            return _image_label(head[5:], data)
+        return f"[image {url}]"
+    return None
+
+
 def _text_of(content: Any) -> str:
-    """Flatten OpenAI string-or-parts content to text."""
+    """Flatten OpenAI string-or-parts content to text (images as "[image mime n bytes]")."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and "text" in p)
+        texts = [_oa_part_text(p) for p in content if isinstance(p, dict)]
+        return " ".join(t for t in texts if t is not None)
     return ""
 
 
@@ -91,10 +116,24 @@ def openai_messages(body: Any) -> list[dict[str, str]]:
     ]
 
 
+def _gm_part_text(part: dict[str, Any]) -> str:
+    blob = field_of(part, "inlineData")
+    if isinstance(blob, dict):
+        return _image_label(str(field_of(blob, "mimeType")), str(blob.get("data", "")))
+    call = field_of(part, "functionCall")
+    if isinstance(call, dict):
+        return f"[call {call.get('name')} {json.dumps(call.get('args'), ensure_ascii=False)}]"
+    result = field_of(part, "functionResponse")
+    if isinstance(result, dict):
+        answer = json.dumps(result.get("response"), ensure_ascii=False)
+        return f"[result {result.get('name')} {answer}]"
+    return str(part.get("text", ""))
+
+
 def _parts_text(node: Any) -> str:
     if not isinstance(node, dict) or not isinstance(node.get("parts"), list):
         return ""
-    return "".join(p.get("text", "") for p in node["parts"] if isinstance(p, dict))
+    return " ".join(_gm_part_text(p) for p in node["parts"] if isinstance(p, dict))
 
 
 def gemini_messages(body: Any) -> list[dict[str, str]]:
@@ -163,6 +202,7 @@ class Reply:
     chunks: list[str]
     prompt_tokens: int
     truncated: bool = False
+    tool_calls: list[FakeToolCall] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -170,11 +210,18 @@ class Reply:
 
     @property
     def completion_tokens(self) -> int:
-        return len(self.chunks)
+        return len(self.chunks) + 8 * len(self.tool_calls)
 
     @property
     def total_tokens(self) -> int:
-        return self.prompt_tokens + len(self.chunks)
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def finish(self) -> str:
+        """OpenAI finish reason."""
+        if self.tool_calls:
+            return "tool_calls"
+        return "length" if self.truncated else "stop"
 
 
 # --------------------------------------------------------------------------- groq / openai
@@ -208,9 +255,9 @@ def oa_whole(provider: str, model: str, rid: str, created: int, r: Reply) -> byt
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": r.text},
+                "message": _oa_message(r),
                 "logprobs": None,
-                "finish_reason": "length" if r.truncated else "stop",
+                "finish_reason": r.finish,
             }
         ],
         "usage": _oa_usage(provider, r),
@@ -223,6 +270,43 @@ def oa_whole(provider: str, model: str, rid: str, created: int, r: Reply) -> byt
     return dumps(body)
 
 
+def _oa_call(call: FakeToolCall) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments_text},
+    }
+
+
+def _oa_message(r: Reply) -> dict[str, Any]:
+    if not r.tool_calls:
+        return {"role": "assistant", "content": r.text}
+    return {
+        "role": "assistant",
+        "content": r.text or None,
+        "tool_calls": [_oa_call(c) for c in r.tool_calls],
+    }
+
+
+def _oa_tool_deltas(provider: str, r: Reply) -> list[list[dict[str, Any]]]:
+    """`delta.tool_calls` of each tool-call chunk. Groq sends each call whole in one chunk;
+    OpenAI-style servers send the id and name first, then the arguments in pieces."""
+    if not r.tool_calls:
+        return []
+    if provider == "groq":
+        return [[{"index": i, **_oa_call(c)} for i, c in enumerate(r.tool_calls)]]
+    deltas: list[list[dict[str, Any]]] = []
+    for i, call in enumerate(r.tool_calls):
+        first = {"index": i, **_oa_call(call)}
+        first["function"] = {"name": call.name, "arguments": ""}
+        deltas.append([first])
+        text = call.arguments_text
+        step = max(1, len(text) // 3)
+        for at in range(0, len(text), step):
+            deltas.append([{"index": i, "function": {"arguments": text[at : at + step]}}])
+    return deltas
+
+
 def oa_stream(
     provider: str, model: str, rid: str, created: int, r: Reply, include_usage: bool
 ) -> tuple[list[bytes], list[bytes], list[bytes]]:
@@ -230,6 +314,7 @@ def oa_stream(
 
     Groq always puts usage on the finish chunk (x_groq.usage and top level); plain
     OpenAI sends a separate final `choices: []` chunk with usage only when asked.
+    Tool calls stream as `delta.tool_calls` chunks after any text.
     """
     base = f'{{"id":"chatcmpl-{rid}","object":"chat.completion.chunk","created":{created},'
     base += f'"model":{json.dumps(model)},"system_fingerprint":"fp_fake","choices":['
@@ -245,8 +330,14 @@ def oa_stream(
         + b'},"logprobs":null,"finish_reason":null}]}\n\n'
         for c in r.chunks
     ]
+    content.extend(
+        pre
+        + dumps({"index": 0, "delta": {"tool_calls": d}, "logprobs": None, "finish_reason": None})
+        + b"]}\n\n"
+        for d in _oa_tool_deltas(provider, r)
+    )
     finish = {"index": 0, "delta": {}, "logprobs": None}
-    finish["finish_reason"] = "length" if r.truncated else "stop"
+    finish["finish_reason"] = r.finish
     usage = _oa_usage(provider, r)
     tail: list[bytes]
     if provider == "groq":
@@ -275,8 +366,27 @@ def _gm_usage(r: Reply, final: bool) -> dict[str, Any]:
     }
 
 
-def _gm_response(model: str, rid: str, text: str, finish: str | None, usage: dict) -> dict:
-    cand: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}}
+def _gm_calls(r: Reply) -> list[dict[str, Any]]:
+    # Gemini 3 sends a thought signature with each call; it must come back with it.
+    return [
+        {
+            "functionCall": {"name": c.name, "args": c.arguments},
+            "thoughtSignature": base64.b64encode(f"sig:{c.id}".encode()).decode(),
+        }
+        for c in r.tool_calls
+    ]
+
+
+def _gm_response(
+    model: str,
+    rid: str,
+    text: str,
+    finish: str | None,
+    usage: dict,
+    calls: list[dict[str, Any]] | None = None,
+) -> dict:
+    parts: list[dict[str, Any]] = [{"text": text}] if text or not calls else []
+    cand: dict[str, Any] = {"content": {"parts": parts + (calls or []), "role": "model"}}
     if finish:
         cand["finishReason"] = finish
     cand["index"] = 0
@@ -291,7 +401,7 @@ def _gm_response(model: str, rid: str, text: str, finish: str | None, usage: dic
 def gm_whole(model: str, rid: str, r: Reply) -> bytes:
     """Non-streaming GenerateContentResponse body."""
     finish = "MAX_TOKENS" if r.truncated else "STOP"
-    return dumps(_gm_response(model, rid, r.text, finish, _gm_usage(r, True)))
+    return dumps(_gm_response(model, rid, r.text, finish, _gm_usage(r, True), _gm_calls(r)))
 
 
 def gm_stream(model: str, rid: str, r: Reply) -> tuple[list[bytes], list[bytes], list[bytes]]:
@@ -300,8 +410,12 @@ def gm_stream(model: str, rid: str, r: Reply) -> tuple[list[bytes], list[bytes],
     Never CONTINUATION and never [DONE]: google-genai would follow up or fail on them.
     """
     partial = _gm_usage(r, False)
-    content = [sse(_gm_response(model, rid, c, None, partial)) for c in r.chunks[:-1]]
     finish = "MAX_TOKENS" if r.truncated else "STOP"
+    if r.tool_calls:  # Gemini sends function calls whole, in the last chunk
+        content = [sse(_gm_response(model, rid, c, None, partial)) for c in r.chunks]
+        last = _gm_response(model, rid, "", finish, _gm_usage(r, True), _gm_calls(r))
+        return [], content, [sse(last)]
+    content = [sse(_gm_response(model, rid, c, None, partial)) for c in r.chunks[:-1]]
     last = _gm_response(model, rid, r.chunks[-1], finish, _gm_usage(r, True))
     return [], content, [sse(last)]
 

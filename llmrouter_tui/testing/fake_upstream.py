@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, unquote
 
 import h11
 
+from llmrouter_tui.testing import fake_features as F
 from llmrouter_tui.testing import fake_payloads as P
 from llmrouter_tui.testing.fake_payloads import DEFAULT_MODELS, Reply, default_reply
 
@@ -169,6 +170,8 @@ class FakeUpstream:
         self.valid_keys = valid_keys
         self.reply_fn: ReplyFn = default_reply
         self.models: dict[str, list[str]] = {k: list(v) for k, v in DEFAULT_MODELS.items()}
+        # path -> (content type, body) served to GET as they are (e.g. images to fetch).
+        self.files: dict[str, tuple[str, bytes]] = {}
         self.errors: list[BaseException] = []  # unexpected server-side exceptions
         self.port = 0
         self.connections_opened = 0  # TCP connections accepted; shows keep-alive reuse
@@ -279,6 +282,7 @@ class FakeUpstream:
             self._requests.clear()
             self._faults.clear()
             self.errors.clear()
+            self.files.clear()
 
     def add_fault(self, fault: Fault) -> None:
         """Queue a fault; the first matching one with `times` left applies to a request."""
@@ -464,6 +468,10 @@ class FakeUpstream:
             self._requests.append(seen)
 
         extra = _GROQ_HEADERS if provider == "groq" else _PLAIN_HEADERS
+        if provider is None and method == "GET" and path in self.files:
+            ctype, data = self.files[path]
+            writer.write(self._whole_bytes(conn, 200, data, ctype.encode(), extra))
+            return
         if route.action == "404" or provider is None:
             body404 = P.not_found(method, path)
             if provider == "gemini":
@@ -529,13 +537,24 @@ class FakeUpstream:
                 writer.write(self._whole_bytes(conn, 200, cached, _JSON, extra))
             return
 
+        refused = F.refusal(provider, model, body)
+        if refused is not None:
+            status, message, code = refused
+            err = P.oa_error(message, "invalid_request_error", code)
+            writer.write(self._whole_bytes(conn, status, err, _JSON, extra))
+            return
         messages = P.gemini_messages(body) if gemini else P.openai_messages(body)
         prompt_tokens = P.count_prompt_tokens(messages)
+        scripted = F.plan(provider, model, body)
         if self.fast:
             reply = Reply(["ok"], prompt_tokens)
+        elif scripted.tool_calls:
+            reply = Reply([], prompt_tokens, tool_calls=scripted.tool_calls)
+        elif scripted.text is not None:
+            reply = Reply(P.split_chunks(scripted.text), prompt_tokens)
         else:
             reply = Reply(P.split_chunks(self.reply_fn(provider, model, messages)), prompt_tokens)
-        if kind == "truncated_length":
+        if kind == "truncated_length" and reply.chunks:
             reply.chunks = reply.chunks[: max(1, len(reply.chunks) // 2)]
             reply.truncated = True
         rid = f"fake{next(self._ids):06d}"

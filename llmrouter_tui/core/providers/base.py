@@ -9,8 +9,10 @@ from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from ..capabilities import Capabilities
 from ..config import ProviderSettings
-from ..types import Message, Usage
+from ..params import GenerationParams
+from ..types import Message, ToolCallDelta, Usage
 
 # Connections per provider client. The SDKs' default (100) makes the 101st concurrent stream
 # wait for a pooled connection, and that wait counts against the first-token timeout: under
@@ -80,9 +82,20 @@ class Timeouts:
     attempt_s: float = 60.0
 
 
+_NO_PARAMS = GenerationParams()
+_NO_CAPABILITIES = Capabilities()
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderCall:
-    """One call to one model: fully resolved messages and parameters."""
+    """One call to one model: fully resolved messages and parameters.
+
+    `system` goes first; system messages inside `messages` keep their positions where the API
+    allows it (OpenAI-style kinds) and are joined into one instruction where it does not
+    (Gemini). Every set field of `params` must be sent (mapped as the API needs) — the router
+    has already checked it against `capabilities`, the model's catalog entry, which
+    providers also use for mappings such as Gemini thinking budgets.
+    """
 
     model: str  # the provider's own model id (no `provider:` prefix)
     messages: tuple[Message, ...]
@@ -90,6 +103,8 @@ class ProviderCall:
     temperature: float | None = None
     max_tokens: int | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
+    params: GenerationParams = _NO_PARAMS
+    capabilities: Capabilities = _NO_CAPABILITIES
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +122,8 @@ class StreamEnd:
     usage: Usage | None = None
 
 
-StreamItem = TextChunk | StreamEnd
+# Tool calls stream as the router's own ToolCallDelta events (OpenAI's delta shape).
+StreamItem = TextChunk | ToolCallDelta | StreamEnd
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +232,9 @@ def _ssl_context() -> ssl.SSLContext:
 class Provider(Protocol):
     """Talks to one API. Knows nothing of retries, fallbacks or caching.
 
-    `stream` yields TextChunk items and ends with exactly one StreamEnd, or raises
-    ProviderFailure. It must not retry by itself.
+    `stream` yields TextChunk and ToolCallDelta items and ends with exactly one StreamEnd
+    (finish reason "tool_calls" when the model asked for tools), or raises ProviderFailure.
+    It must not retry by itself.
     """
 
     name: str

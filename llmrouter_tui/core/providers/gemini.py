@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..types import Usage
+from ..types import ToolCallDelta, Usage
 from .base import (
     LiveModel,
     ProviderBase,
@@ -17,6 +20,7 @@ from .base import (
     TextChunk,
 )
 from .classify import failure_from_status, failure_from_transport
+from .gemini_shape import gemini_request
 
 # Finish reasons that mean the provider refused or withheld content.
 _FILTER_REASONS = {
@@ -48,6 +52,30 @@ def _usage(meta: Any) -> Usage | None:
     return Usage(prompt, int(completion), total, estimated=False)
 
 
+async def _fetched_images(call: ProviderCall, timeout_s: float) -> dict[str, tuple[str, bytes]]:
+    """Gemini takes images inline only: http(s) ones (allowed by the router) are fetched."""
+    urls = [image.url for m in call.messages for image in m.images if not image.is_data_url]
+    if not urls:
+        return {}
+    from .image_fetch import fetch_images
+
+    return await fetch_images(urls, timeout_s)
+
+
+def _tool_call(index: int, part: Any) -> ToolCallDelta:
+    """A whole Gemini functionCall part as one tool-call delta (Gemini sends calls whole)."""
+    function = part.function_call
+    signature = part.thought_signature
+    return ToolCallDelta(
+        index=index,
+        # Gemini may leave the id out; callers need one to answer the call.
+        id=function.id or f"call_{os.urandom(6).hex()}",
+        name=function.name or "",
+        arguments=json.dumps(function.args or {}, ensure_ascii=False),
+        signature=base64.b64encode(signature).decode("ascii") if signature else None,
+    )
+
+
 class GeminiProvider(ProviderBase):
     """Streams `streamGenerateContent` replies from the Gemini Developer API."""
 
@@ -68,31 +96,16 @@ class GeminiProvider(ProviderBase):
         )
         return genai.Client(api_key=key, http_options=options)
 
-    def _request(self, call: ProviderCall) -> dict[str, Any]:
-        from google.genai import types
-
-        contents = [
-            types.Content(
-                role="model" if m.role == "assistant" else "user",
-                parts=[types.Part(text=m.content)],
-            )
-            for m in call.messages
-        ]
-        config = types.GenerateContentConfig(
-            system_instruction=call.system or None,
-            temperature=call.temperature,
-            max_output_tokens=call.max_tokens,
-        )
-        return {"model": call.model, "contents": contents, "config": config}
-
     async def _stream(self, client: Any, call: ProviderCall) -> AsyncIterator[StreamItem]:
         from google.genai import errors
 
         got_output = False
         finish: str | None = None
         usage: Usage | None = None
+        calls = 0  # function calls seen so far: their stream index
         try:
-            stream = await client.aio.models.generate_content_stream(**self._request(call))
+            request = gemini_request(call, await _fetched_images(call, self._request_timeout_s))
+            stream = await client.aio.models.generate_content_stream(**request)
             async for chunk in stream:
                 usage = _usage(chunk.usage_metadata) or usage
                 feedback = chunk.prompt_feedback
@@ -101,7 +114,11 @@ class GeminiProvider(ProviderBase):
                     raise ProviderFailure("content_filter", f"Gemini blocked the prompt: {reason}")
                 for candidate in chunk.candidates or ():
                     for part in (candidate.content.parts or ()) if candidate.content else ():
-                        if part.text and not part.thought:
+                        if part.function_call is not None:
+                            got_output = True
+                            yield _tool_call(calls, part)
+                            calls += 1
+                        elif part.text and not part.thought:
                             got_output = True
                             yield TextChunk(part.text)
                     if candidate.finish_reason is not None:
@@ -126,7 +143,9 @@ class GeminiProvider(ProviderBase):
             raise ProviderFailure(
                 "content_filter", f"Gemini stopped the reply: finish reason {finish}"
             )
-        yield StreamEnd(_FINISH_MAP.get(finish, finish.lower()), usage)
+        reason = _FINISH_MAP.get(finish, finish.lower())
+        # Gemini ends a turn of function calls with STOP; callers know it as "tool_calls".
+        yield StreamEnd("tool_calls" if calls and reason == "stop" else reason, usage)
 
     async def list_models(self, timeout_s: float) -> list[LiveModel]:
         import asyncio

@@ -17,7 +17,13 @@ from .base import (
     TextChunk,
 )
 from .classify import failure_from_status, failure_from_transport
-from .openai_shape import openai_messages, usage_from_openai
+from .openai_shape import (
+    finish_reason,
+    openai_messages,
+    openai_params,
+    tool_call_deltas,
+    usage_from_openai,
+)
 
 
 class GroqProvider(ProviderBase):
@@ -47,6 +53,7 @@ class GroqProvider(ProviderBase):
             "model": call.model,
             "messages": openai_messages(call),
             "stream": True,
+            **openai_params(call),
         }
         if call.temperature is not None:
             params["temperature"] = call.temperature
@@ -67,12 +74,16 @@ class GroqProvider(ProviderBase):
                         "stream_cut", f"Groq stopped the stream: {error}", got_output=got_output
                     )
                 for choice in chunk.choices or ():
-                    text = choice.delta.content if choice.delta else None
+                    delta = choice.delta
+                    text = delta.content if delta else None
                     if text:
                         got_output = True
                         yield TextChunk(text)
+                    for call_delta in tool_call_deltas(delta.tool_calls if delta else None):
+                        got_output = True
+                        yield call_delta
                     if choice.finish_reason:
-                        finish = choice.finish_reason
+                        finish = finish_reason(choice.finish_reason)
         except ProviderFailure:
             raise
         except groq.APIStatusError as exc:

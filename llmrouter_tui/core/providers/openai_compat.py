@@ -17,7 +17,13 @@ from .base import (
     TextChunk,
 )
 from .classify import failure_from_status, failure_from_transport
-from .openai_shape import openai_messages, usage_from_openai
+from .openai_shape import (
+    finish_reason,
+    openai_messages,
+    openai_params,
+    tool_call_deltas,
+    usage_from_openai,
+)
 
 
 class OpenAICompatProvider(ProviderBase):
@@ -44,6 +50,7 @@ class OpenAICompatProvider(ProviderBase):
             "messages": openai_messages(call),
             "stream": True,
             "stream_options": {"include_usage": True},
+            **openai_params(call),
         }
         if call.temperature is not None:
             body["temperature"] = call.temperature
@@ -85,12 +92,16 @@ class OpenAICompatProvider(ProviderBase):
                         )
                     usage = usage_from_openai(chunk.get("usage")) or usage
                     for choice in chunk.get("choices") or ():
-                        text = (choice.get("delta") or {}).get("content")
+                        delta = choice.get("delta") or {}
+                        text = delta.get("content")
                         if text:
                             got_output = True
                             yield TextChunk(text)
+                        for call_delta in tool_call_deltas(delta.get("tool_calls")):
+                            got_output = True
+                            yield call_delta
                         if choice.get("finish_reason"):
-                            finish = choice["finish_reason"]
+                            finish = finish_reason(choice["finish_reason"])
         except ProviderFailure:
             raise
         except Exception as exc:
