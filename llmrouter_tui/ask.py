@@ -10,7 +10,7 @@ from contextlib import aclosing
 from typing import TextIO
 
 from .cli import EXIT_ALL_FAILED, EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
-from .core.errors import ConfigError, InputError, StorageError
+from .core.errors import BudgetExceeded, ConfigError, InputError, StorageError
 from .core.router import attempts_text
 from .core.runtime import Runtime
 from .core.textcheck import surrogate_at
@@ -153,6 +153,9 @@ def run_ask(args: argparse.Namespace) -> int:
     except InputError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_BAD_INPUT
+    except BudgetExceeded as exc:  # no model may answer now: like every candidate failing
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_ALL_FAILED
     except ConfigError as exc:
         sys.stderr.write(f"config error: {exc}\n")
         return EXIT_BAD_INPUT

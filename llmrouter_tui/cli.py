@@ -13,9 +13,22 @@ EXIT_BAD_INPUT = 2
 EXIT_ALL_FAILED = 3
 
 
-def _common_options(parser: argparse.ArgumentParser) -> None:
+def _common_options(parser: argparse.ArgumentParser, demo_modes: bool = False) -> None:
     parser.add_argument("--config", metavar="PATH", help="llmrouter.toml to use")
     parser.add_argument("--data-dir", metavar="DIR", help="where the database and logs/ live")
+    if demo_modes:  # not for `ask`, whose optional prompt would be taken for the mode
+        parser.add_argument(
+            "--demo",
+            nargs="?",
+            const="on",
+            default=None,
+            choices=("on", "flaky"),
+            metavar="flaky",
+            help="use the built-in fake upstream instead of real providers (no keys needed); "
+            "--demo flaky also makes it fail, stall and cut now and then, to see retries, "
+            "fallback and the circuit breaker at work",
+        )
+        return
     parser.add_argument(
         "--demo",
         action="store_true",
@@ -30,9 +43,10 @@ def main_parser() -> argparse.ArgumentParser:
         "With no arguments, opens the terminal app. "
         "See also: llmrouter-tui ask --help, llmrouter-tui config --help "
         "(where each setting comes from), llmrouter-tui templates import --help, "
-        "llmrouter-tui export --help (a conversation as Markdown)",
+        "llmrouter-tui export --help (a conversation as Markdown), "
+        "llmrouter-tui leaderboard --help (your models, ranked by your votes)",
     )
-    _common_options(parser)
+    _common_options(parser, demo_modes=True)
     parser.add_argument("--serve", action="store_true", help="run the HTTP server, no TUI")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
@@ -75,7 +89,9 @@ def ask_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="llmrouter-tui ask",
         description="Send one prompt and stream the reply to stdout. "
-        "Exit codes: 0 success, 2 bad input, 3 every candidate model failed.",
+        "Exit codes: 0 success, 2 bad input, 3 every candidate model failed (or a [budget] "
+        "limit refuses the paid model). Model 'auto' chooses the best model from your "
+        "ratings, compares, speed, reliability and cost.",
     )
     _common_options(parser)
     parser.add_argument("-m", "--model", help="model id (default: default_model from config)")
@@ -114,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .export_cmd import run_export
 
         return run_export(args_list[1:])
+    if args_list and args_list[0] == "leaderboard":
+        from .leaderboard_cmd import run_leaderboard
+
+        return run_leaderboard(args_list[1:])
     args = main_parser().parse_args(args_list)
     if args.serve:
         from .server.main import run_server

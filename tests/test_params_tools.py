@@ -243,7 +243,7 @@ async def test_a_prefill_needs_a_model_that_continues_assistant_text(make_runtim
     router = make_runtime().router
     prefill = [Message("user", "Write a haiku"), Message("assistant", "Autumn")]
     with pytest.raises(UnsupportedParameterError, match=r"messages\[1\].*prefill"):
-        router.prepare(ChatRequest(model=GEMINI, messages=prefill))
+        router.prepare(ChatRequest(model=LOCAL, messages=prefill))  # kind openai: no prefill
     result = await router.complete(ChatRequest(model=GROQ, messages=prefill))
     assert result.status == "ok", result.error
     sent = chat_bodies(upstream, GROQ)[0]["messages"]

@@ -28,6 +28,7 @@ from reliability_helpers import (
     RUNTIME_PROVIDER,
     Case,
     answerer,
+    assert_continued,
     assert_no_key,
     chat_posts,
     expected_reply,
@@ -97,6 +98,13 @@ async def test_fault_matrix(make_runtime, upstream: FakeUpstream, case: Case, pr
         assert result.provider == RUNTIME_PROVIDER[FAKE_PROVIDER[who]]
         assert result.fallback_used == (who != primary)
         full = expected_reply(who, prompt)
+        if outcome == "continued":
+            # The primary's beginning, then the answerer's text from that point on (the fake
+            # continues a prefill from the same place in its own answer).
+            assert_continued(result.response_text, primary, who, prompt)
+            assert result.attempts[-1].outcome == "continued", result.attempts
+            assert "prefill" in (result.attempts[-1].message or "")
+            full = result.response_text
         if case.truncated:
             assert result.truncated and result.finish_reason == "length"
             assert full.startswith(result.response_text) and result.response_text != full
@@ -105,7 +113,8 @@ async def test_fault_matrix(make_runtime, upstream: FakeUpstream, case: Case, pr
             assert result.response_text == full  # complete, never truncated
             assert result.finish_reason == "stop" and not result.truncated
         assert result.usage.total > 0 and result.usage.completion > 0
-        assert not result.usage.estimated  # the provider's own usage was read
+        # The provider's own usage was read (a broken attempt's share is our estimate).
+        assert result.usage.estimated == (outcome == "continued")
         if events is not None:
             assert not any(isinstance(e, Restart) for e in events)
             deltas = "".join(e.text for e in events if isinstance(e, Delta))
@@ -143,7 +152,7 @@ async def test_fault_matrix(make_runtime, upstream: FakeUpstream, case: Case, pr
         assert first.status == case.status
     if case.valid_keys:  # Groq/OpenAI answer 401; Gemini 400 with reason API_KEY_INVALID
         assert first.status == (400 if fake_provider == "gemini" else 401)
-    ok_attempts = [a for a in result.attempts if a.outcome == "ok"]
+    ok_attempts = [a for a in result.attempts if a.outcome in ("ok", "continued")]
     assert len(ok_attempts) == (0 if outcome == "error" else 1)
 
     # -- recorded once, as what happened

@@ -28,6 +28,7 @@ from reliability_helpers import (
     MATRIX,
     Case,
     answerer,
+    assert_continued,
     assert_no_key,
     chat_posts,
     expected_reply,
@@ -221,8 +222,13 @@ async def test_fault_matrix_through_the_server(
         else:
             assert got.ok and got.http_status == 200, got.detail
             assert got.model == who
-            assert got.text == expected_reply(who, prompt)  # complete, never truncated
-            assert got.usage_total > 0 and got.estimated is False
+            if outcome == "continued":  # one answer, finished by `who` from where it broke
+                assert_continued(got.text, primary, who, prompt)
+                assert [a["outcome"] for a in got.attempts or ()][-1] == "continued"
+            else:
+                assert got.text == expected_reply(who, prompt)  # complete, never truncated
+            # The provider's own usage (a broken attempt's share is our estimate).
+            assert got.usage_total > 0 and got.estimated is (outcome == "continued")
 
         # attempts the fake saw, per model and when
         for model in CHAINS[primary]:

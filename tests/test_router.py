@@ -228,8 +228,10 @@ async def test_slow_first_token_falls_over(make_runtime, upstream):
 
 @pytest.mark.parametrize("model", [GROQ, GEMINI, LOCAL])
 async def test_stream_cut_mid_answer_restarts_on_fallback(make_runtime, upstream, model):
+    """With continuation off (tests/test_continuation.py has it on): restart, as before."""
     upstream.add_fault(Fault(kind="cut", model=model, after_chunks=3))
-    events = await collect(make_runtime(), ChatRequest(model=model, prompt="x"))
+    runtime = make_runtime(continue_broken_streams=False)
+    events = await collect(runtime, ChatRequest(model=model, prompt="x"))
     restarts = [e for e in events if isinstance(e, Restart)]
     assert len(restarts) == 1
     result = events[-1].result
@@ -242,7 +244,8 @@ async def test_stream_cut_mid_answer_restarts_on_fallback(make_runtime, upstream
 
 async def test_stream_cut_for_streaming_caller_is_an_explicit_failure(make_runtime, upstream):
     upstream.add_fault(Fault(kind="cut", model=GROQ, after_chunks=3))
-    events = await collect(make_runtime(), ChatRequest(model=GROQ, prompt="x"), allow_restart=False)
+    runtime = make_runtime(continue_broken_streams=False)  # nothing can be continued
+    events = await collect(runtime, ChatRequest(model=GROQ, prompt="x"), allow_restart=False)
     assert isinstance(events[-1], Failed)
     result = events[-1].result
     assert result.status == "error" and result.error_kind == "stream_failed"
@@ -452,7 +455,7 @@ async def test_cache_survives_restart_and_fallback_reply_is_cached_per_model(
 
 
 async def test_failed_and_cut_replies_are_not_cached(make_runtime, upstream):
-    runtime = make_runtime(max_retries=0)
+    runtime = make_runtime(max_retries=0, continue_broken_streams=False)
     upstream.add_fault(Fault(kind="cut", model=LOCAL, times=1))
     upstream.add_fault(Fault(kind="cut", model=GEMINI, times=1))
     failed = await runtime.router.complete(ChatRequest(model=LOCAL, prompt="cut"))

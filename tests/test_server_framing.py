@@ -221,7 +221,7 @@ async def test_the_openai_client_shows_the_server_message_for_413_404_and_401(
             await wrong.close()
     for caught, status, needle in (
         (too_large, 413, "request body too large"),
-        (not_found, 404, "no endpoint at /v1/models/no-such-model"),
+        (not_found, 404, "model 'no-such-model' does not exist"),
         (unauthorized, 401, "token"),
     ):
         exc = caught.value

@@ -66,12 +66,54 @@ class RoutingSettings:
     # http(s) image URLs in messages: refused by name unless on (the router would fetch them,
     # or have a provider fetch them, on the caller's behalf). data: URLs always work.
     fetch_image_urls: bool = False
+    # A stream that breaks after text was delivered is continued (the same answer, never a
+    # spliced one) while time is left, at most `max_continuations` times per request.
+    continue_broken_streams: bool = True
+    max_continuations: int = 2
 
 
 @dataclass(frozen=True, slots=True)
 class CacheSettings:
     enabled: bool = True
     ttl_s: float = 0.0
+
+
+#: Default weights of `auto`'s score (README, "Choosing a model: auto").
+DEFAULT_AUTO_WEIGHTS: Mapping[str, float] = {
+    "quality": 0.5,
+    "reliability": 0.25,
+    "speed": 0.15,
+    "cost": 0.1,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AutoSettings:
+    """[auto]: how the model id `auto` chooses (see core/auto.py)."""
+
+    # Model ids auto may choose; empty: every available or preview chat model with a key.
+    candidates: tuple[str, ...] = ()
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_AUTO_WEIGHTS))
+    # Share of requests that try another candidate than the best (Thompson sampling).
+    explore: float = 0.1
+    # Votes (ratings + compares) a template needs before its own evidence counts first.
+    min_template_votes: int = 10
+    # Strength of the prior that smooths quality: this many neutral votes.
+    prior_votes: float = 5.0
+    # Recent = the last this many UTC days (reliability, speed, cost per reply).
+    window_days: int = 7
+    # Evidence is read from the summary tables at most this often (and after each rating).
+    refresh_s: float = 5.0
+    # Seed of exploration's random numbers (None: a fresh seed per process).
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetSettings:
+    """[budget]: USD limits (UTC days and months); None = no limit."""
+
+    daily_usd: float | None = None
+    monthly_usd: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +147,8 @@ class Settings:
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    auto: AutoSettings = field(default_factory=AutoSettings)
+    budget: BudgetSettings = field(default_factory=BudgetSettings)
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
     # Raw [models."ID"] tables from llmrouter.toml, merged over the catalog.
     models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -335,8 +379,99 @@ _MODEL_KEYS = {
     "fallbacks",
     "kind",
     "capabilities",
+    "price_in",  # USD per 1M input tokens (overrides data/prices.toml)
+    "price_out",  # USD per 1M output tokens
 }
-_TOP_KEYS = {"default_model", "routing", "cache", "server", "providers", "models"}
+_TOP_KEYS = {
+    "default_model",
+    "routing",
+    "cache",
+    "server",
+    "auto",
+    "budget",
+    "providers",
+    "models",
+}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def _auto_section(table: Any, path: Path, text: str) -> AutoSettings:
+    """[auto]: candidates (model ids), weights (a table), explore 0..1, and the rest."""
+    if not isinstance(table, dict):
+        raise ConfigError("[auto] must be a table", path=str(path), line=line_of(text, "auto"))
+    known = {f.name for f in fields(AutoSettings)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        where = {"path": str(path), "line": line_of(text, key)}
+        if key not in known:
+            raise ConfigError(
+                f"unknown setting {key!r} in [auto]; allowed: {', '.join(sorted(known))}", **where
+            )
+        if key == "candidates":
+            if not (isinstance(value, list) and all(isinstance(v, str) and v for v in value)):
+                raise ConfigError(
+                    f"[auto] candidates must be a list of model ids, got {value!r}", **where
+                )
+            value = tuple(value)
+        elif key == "weights":
+            if not isinstance(value, dict):
+                raise ConfigError(f"[auto] weights must be a table, got {value!r}", **where)
+            for name, weight in value.items():
+                if name not in DEFAULT_AUTO_WEIGHTS:
+                    raise ConfigError(
+                        f"unknown weight {name!r} in [auto] weights; allowed: "
+                        f"{', '.join(DEFAULT_AUTO_WEIGHTS)}",
+                        **where,
+                    )
+                if not _is_number(weight) or weight < 0:
+                    raise ConfigError(
+                        f"[auto] weights.{name} must be a non-negative number, got {weight!r}",
+                        **where,
+                    )
+            value = {**DEFAULT_AUTO_WEIGHTS, **{k: float(v) for k, v in value.items()}}
+            if not any(value.values()):
+                raise ConfigError("[auto] weights must not all be 0", **where)
+        elif key == "seed":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"[auto] seed must be an integer, got {value!r}", **where)
+        elif key in ("min_template_votes", "window_days"):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(
+                    f"[auto] {key} must be a positive integer, got {value!r}", **where
+                )
+        else:  # explore, prior_votes, refresh_s
+            limit = 1.0 if key == "explore" else float("inf")
+            if not _is_number(value) or not 0 <= value <= limit:
+                allowed = "a number from 0 to 1" if key == "explore" else "a non-negative number"
+                raise ConfigError(f"[auto] {key} must be {allowed}, got {value!r}", **where)
+            value = float(value)
+        values[key] = value
+    return AutoSettings(**values)
+
+
+def _budget_section(table: Any, path: Path, text: str) -> BudgetSettings:
+    """[budget]: daily_usd / monthly_usd, positive numbers of US dollars."""
+    if not isinstance(table, dict):
+        raise ConfigError("[budget] must be a table", path=str(path), line=line_of(text, "budget"))
+    known = {f.name for f in fields(BudgetSettings)}
+    values: dict[str, float] = {}
+    for key, value in table.items():
+        where = {"path": str(path), "line": line_of(text, key)}
+        if key not in known:
+            raise ConfigError(
+                f"unknown setting {key!r} in [budget]; allowed: {', '.join(sorted(known))}",
+                **where,
+            )
+        if not _is_number(value) or value < 0 or value == float("inf"):
+            raise ConfigError(
+                f"[budget] {key} must be a non-negative number of US dollars, got {value!r}",
+                **where,
+            )
+        values[key] = float(value)
+    return BudgetSettings(**values)
 
 
 def _server_section(table: Any, path: Path, text: str) -> ServerSettings:
@@ -427,6 +562,15 @@ def _check_model_table(model_id: str, table: Any, path: Path, text: str) -> dict
         raise ConfigError(
             f'[models."{model_id}"] context_window must be a positive integer', **where
         )
+    for key in ("price_in", "price_out"):
+        price = table.get(key)
+        if price is not None and not (_is_number(price) and 0 <= price < float("inf")):
+            raise ConfigError(
+                f'[models."{model_id}"] {key} must be a non-negative number (USD per 1M '
+                f"tokens), got {price!r}",
+                path=str(path),
+                line=line_of(text, key) or where["line"],
+            )
     if "capabilities" in table:
         from .capabilities import CapabilityError, check_table
 
@@ -484,6 +628,8 @@ def load_settings(
     routing = _coerce_section(RoutingSettings, raw.get("routing", {}), "routing", path, text)
     cache = _coerce_section(CacheSettings, raw.get("cache", {}), "cache", path, text)
     server = _server_section(raw.get("server", {}), path, text)
+    auto = _auto_section(raw.get("auto", {}), path, text)
+    budget = _budget_section(raw.get("budget", {}), path, text)
     workdir_notices: list[Notice] = []
     if not trusted and server != ServerSettings():
         # Extra hosts or origins would let web pages use the server (and the user's keys).
@@ -522,6 +668,8 @@ def load_settings(
         routing=routing,  # type: ignore[arg-type]
         cache=cache,  # type: ignore[arg-type]
         server=server,
+        auto=auto,
+        budget=budget,
         models=models,
         config_path=path,
     )

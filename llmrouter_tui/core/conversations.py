@@ -19,10 +19,20 @@ class UnknownConversationError(InputError):
 
 
 _ROLES = ("system", "user", "assistant")
+MESSAGE_STATUSES = ("ok", "error", "cancelled")
 _SETTINGS = ("title", "model", "system", "temperature", "max_tokens")
 _COLUMNS = "id, title, model, system, temperature, max_tokens, created_at, updated_at"
 _KEYS = tuple(c.strip() for c in _COLUMNS.split(","))
-_MESSAGE_KEYS = ("id", "role", "content", "prompt_id", "created_at")
+_MESSAGE_COLUMNS = "id, role, content, prompt_id, created_at, parent_id, status"
+_MESSAGE_KEYS = tuple(c.strip() for c in _MESSAGE_COLUMNS.split(","))
+PROMPT_HISTORY_LIMIT = 200
+
+
+class _Head:
+    """Default of `add_message(parent_id=…)`: follow the conversation's current branch."""
+
+
+HEAD = _Head()
 
 
 def _contains(haystack: str | None, needle: str) -> bool:
@@ -152,48 +162,188 @@ class Conversations:
                 raise
 
     def add_message(
-        self, conversation_id: str, role: str, content: str, prompt_id: str | None = None
+        self,
+        conversation_id: str,
+        role: str,
+        content: str,
+        prompt_id: str | None = None,
+        *,
+        parent_id: int | _Head | None = HEAD,
+        status: str = "ok",
     ) -> int:
-        """Append a message (and mark the conversation updated); return the message id."""
+        """Append a message and make it the head of the conversation; return its id.
+
+        By default the message follows the current head (the last message of the branch
+        shown). `parent_id` starts a branch instead: an edited prompt is a sibling of the
+        prompt it replaces, a regenerated reply a sibling of the reply (None: a first
+        message). `status` marks a reply that failed or was cancelled ('error', 'cancelled').
+        """
         if role not in _ROLES:
             raise InputError(f"message role must be one of {', '.join(_ROLES)}; got {role!r}")
         if not isinstance(content, str):
             raise InputError(f"message content must be text; got {type(content).__name__}")
+        if status not in MESSAGE_STATUSES:
+            raise InputError(
+                f"message status must be one of {', '.join(MESSAGE_STATUSES)}; got {status!r}"
+            )
         now = utc_now_iso()
         with self._use("update conversations in") as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                cur = conn.execute(
-                    "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
-                )
-                if cur.rowcount == 0:
+                row = conn.execute(
+                    "SELECT head_id FROM conversations WHERE id = ?", (conversation_id,)
+                ).fetchone()
+                if row is None:
                     raise _unknown(conversation_id)
+                parent = row[0] if isinstance(parent_id, _Head) else parent_id
+                if parent is not None:
+                    _check_member(conn, conversation_id, parent)
                 cur = conn.execute(
-                    "INSERT INTO messages (conversation_id, role, content, prompt_id, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (conversation_id, role, content, prompt_id, now),
+                    "INSERT INTO messages (conversation_id, role, content, prompt_id, created_at,"
+                    " parent_id, status) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (conversation_id, role, content, prompt_id, now, parent, status),
+                )
+                message_id = int(cur.lastrowid or 0)
+                conn.execute(
+                    "UPDATE conversations SET updated_at = ?, head_id = ? WHERE id = ?",
+                    (now, message_id, conversation_id),
                 )
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        return int(cur.lastrowid or 0)
+        return message_id
 
     def messages(self, conversation_id: str) -> list[dict[str, Any]]:
-        """The conversation's messages in order."""
+        """Every message of the conversation, in the order written (all branches).
+
+        Each has id, role, content, prompt_id, created_at, parent_id and status.
+        `thread()` gives only the branch shown.
+        """
         with self._use("read conversations from") as conn:
             exists = conn.execute(
-                "SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)
+                "SELECT head_id FROM conversations WHERE id = ?", (conversation_id,)
             ).fetchone()
             rows = conn.execute(
-                "SELECT id, role, content, prompt_id, created_at FROM messages "
-                "WHERE conversation_id = ? ORDER BY id",
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
                 (conversation_id,),
             ).fetchall()
         if exists is None:
             raise _unknown(conversation_id)
         return [dict(zip(_MESSAGE_KEYS, row, strict=True)) for row in rows]
+
+    def thread(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The branch shown: the messages from the first one to the head, in order.
+
+        Each message also carries `alternatives`: the ids of every version of it (itself
+        included, oldest first). For a reply these are all the replies given to any version
+        of the same prompt (regenerated, or after an edit and resend); for a prompt, all
+        the prompts sent at that point of the conversation.
+        """
+        with self._use("read conversations from") as conn:
+            row = conn.execute(
+                "SELECT head_id FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone()
+            if row is None:
+                raise _unknown(conversation_id)
+            rows = conn.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
+                (conversation_id,),
+            ).fetchall()
+        messages = {r[0]: dict(zip(_MESSAGE_KEYS, r, strict=True)) for r in rows}
+        path: list[dict[str, Any]] = []
+        seen: set[int] = set()
+        current = row[0]
+        while current is not None and current in messages and current not in seen:
+            seen.add(current)
+            path.append(messages[current])
+            current = messages[current]["parent_id"]
+        path.reverse()
+        children: dict[int | None, list[int]] = {}
+        for message in messages.values():
+            children.setdefault(message["parent_id"], []).append(message["id"])
+        for message in path:
+            siblings = children.get(message["parent_id"], [])
+            if message["role"] == "assistant":
+                # replies to every version of this prompt
+                prompt = messages.get(message["parent_id"] or -1)
+                prompts = children.get(prompt["parent_id"], []) if prompt else []
+                versions = [
+                    child
+                    for p in prompts
+                    if messages[p]["role"] == "user"
+                    for child in children.get(p, [])
+                    if messages[child]["role"] == "assistant"
+                ]
+                message["alternatives"] = sorted(versions) or [message["id"]]
+            else:
+                same = [s for s in siblings if messages[s]["role"] == message["role"]]
+                message["alternatives"] = same or [message["id"]]
+        return path
+
+    def set_head(self, conversation_id: str, message_id: int) -> int:
+        """Show the branch through `message_id`: its newest descendant becomes the head.
+
+        Returns the new head's id. Nothing is deleted: every branch stays.
+        """
+        with self._use("update conversations in") as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if (
+                    conn.execute(
+                        "SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)
+                    ).fetchone()
+                    is None
+                ):
+                    raise _unknown(conversation_id)
+                _check_member(conn, conversation_id, message_id)
+                head = message_id
+                while True:
+                    child = conn.execute(
+                        "SELECT max(id) FROM messages WHERE conversation_id = ? AND parent_id = ?",
+                        (conversation_id, head),
+                    ).fetchone()[0]
+                    if child is None:
+                        break
+                    head = int(child)
+                conn.execute(
+                    "UPDATE conversations SET head_id = ? WHERE id = ?", (head, conversation_id)
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        return head
+
+    def prompt_history(
+        self, conversation_id: str | None = None, limit: int = PROMPT_HISTORY_LIMIT
+    ) -> list[str]:
+        """Prompts written earlier, newest first, each once: those of `conversation_id` first,
+        then those of every other conversation."""
+        with self._use("read conversations from") as conn:
+            own = (
+                conn.execute(
+                    "SELECT content FROM messages WHERE conversation_id = ? AND role = 'user'"
+                    " ORDER BY id DESC LIMIT ?",
+                    (conversation_id, max(0, int(limit))),
+                ).fetchall()
+                if conversation_id
+                else []
+            )
+            others = conn.execute(
+                "SELECT content FROM messages WHERE role = 'user' AND conversation_id IS NOT ?"
+                " ORDER BY id DESC LIMIT ?",
+                (conversation_id, max(0, int(limit))),
+            ).fetchall()
+        out: list[str] = []
+        seen: set[str] = set()
+        for (text,) in [*own, *others]:
+            if text.strip() and text not in seen:
+                seen.add(text)
+                out.append(text)
+        return out[: max(0, int(limit))]
 
     def last_conversation_id(self) -> str | None:
         """The most recently updated conversation, if any."""
@@ -202,6 +352,14 @@ class Conversations:
                 "SELECT id FROM conversations ORDER BY updated_at DESC, rowid DESC LIMIT 1"
             ).fetchone()
         return None if row is None else row[0]
+
+
+def _check_member(conn: sqlite3.Connection, conversation_id: str, message_id: int) -> None:
+    row = conn.execute(
+        "SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?", (message_id, conversation_id)
+    ).fetchone()
+    if row is None:
+        raise InputError(f"message {message_id!r} is not part of conversation {conversation_id!r}")
 
 
 def _unknown(conversation_id: str) -> UnknownConversationError:

@@ -1,8 +1,8 @@
 """The SQLite database under `<data_dir>/llmrouter.db`: opening it safely and migrating its schema.
 
 The file is meant to be queried by people too (`sqlite3 llmrouter.db`, Datasette, …).
-Schema version 3 (`PRAGMA user_version`; version 2 added the two `tool_calls` columns,
-version 3 conversation branches):
+Schema version 4 (`PRAGMA user_version`; version 2 added the two `tool_calls` columns,
+version 3 conversation branches, version 4 costs, daily summaries and preferences):
 
 requests — one row per routed request, successful or not
     prompt_id TEXT PRIMARY KEY, created_at TEXT (UTC ISO-8601), conversation_id,
@@ -41,6 +41,30 @@ model_stats — running totals per stats model (model_used for ok requests, requ
 latency_hist — log-spaced (5 %) histograms of ok requests per model
     model, kind ('latency'|'ttft'), bucket, n; PRIMARY KEY (model, kind, bucket)
     (bucket 0 = under 1 ms; bucket b >= 1 = [1.05**(b-1), 1.05**b) ms)
+
+Version 4 (issue 14: auto, compare, leaderboard, cost):
+requests gains cost_usd REAL (NULL = no price known, or not ok), cost_estimated (0/1: from
+    estimated tokens), saved_usd REAL (cache hits: what the reply would have cost),
+    auto_reason TEXT (why `auto` chose the model), compare_id TEXT (the two replies of one
+    compare share it; indexed)
+model_stats gains cost_usd, saved_usd, priced_requests (ok non-cached replies with a cost),
+    cost_estimated_requests
+daily_stats — the same running totals per UTC day and stats model, for recent evidence and
+    spend per day: day (YYYY-MM-DD), model, requests, ok, errors, cancelled, cache_hits,
+    prompt_tokens, completion_tokens, cost_usd, saved_usd, priced_requests,
+    cost_estimated_requests, attempts_ok, attempts_failed (per attempt model: tries that
+    answered / failed); PRIMARY KEY (day, model)
+daily_hist — latency_hist per UTC day, for ok replies not served from the cache
+    day, model, kind, bucket, n; PRIMARY KEY (day, model, kind, bucket)
+rating_stats — sums of the latest ratings per template ('' = none) and model
+    template_id, model, n, total, sumsq; PRIMARY KEY (template_id, model)
+preferences — the latest preference per pair of replies (a compare)
+    id, pair_key UNIQUE (the two prompt_ids, sorted, joined by '|'), compare_id, prompt_a,
+    prompt_b, model_a, model_b, template_id (when both replies share it), outcome
+    ('a'|'b'|'tie'|'both_bad'), feedback, created_at
+preference_events — every preference ever given (history; same columns without pair_key)
+preference_stats — preference counts per template ('' = none) and model pair (model_a <
+    model_b; same-model pairs are not counted): a_wins, b_wins, ties, both_bad
 """
 
 from __future__ import annotations
@@ -223,8 +247,97 @@ def _v3_conversation_branches(conn: sqlite3.Connection) -> None:
     )
 
 
+# Choosing models from evidence (issue 14): cost per reply, daily summaries for recent
+# speed, reliability and spend, rating and preference summaries, pairwise preferences.
+_V4: tuple[str, ...] = (
+    "ALTER TABLE requests ADD COLUMN cost_usd REAL",
+    "ALTER TABLE requests ADD COLUMN cost_estimated INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE requests ADD COLUMN saved_usd REAL",
+    "ALTER TABLE requests ADD COLUMN auto_reason TEXT",
+    "ALTER TABLE requests ADD COLUMN compare_id TEXT",
+    "CREATE INDEX requests_compare ON requests (compare_id) WHERE compare_id IS NOT NULL",
+    "ALTER TABLE model_stats ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0",
+    "ALTER TABLE model_stats ADD COLUMN saved_usd REAL NOT NULL DEFAULT 0",
+    "ALTER TABLE model_stats ADD COLUMN priced_requests INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE model_stats ADD COLUMN cost_estimated_requests INTEGER NOT NULL DEFAULT 0",
+    """CREATE TABLE daily_stats (
+        day TEXT NOT NULL,
+        model TEXT NOT NULL,
+        requests INTEGER NOT NULL DEFAULT 0,
+        ok INTEGER NOT NULL DEFAULT 0,
+        errors INTEGER NOT NULL DEFAULT 0,
+        cancelled INTEGER NOT NULL DEFAULT 0,
+        cache_hits INTEGER NOT NULL DEFAULT 0,
+        prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        cost_usd REAL NOT NULL DEFAULT 0,
+        saved_usd REAL NOT NULL DEFAULT 0,
+        priced_requests INTEGER NOT NULL DEFAULT 0,
+        cost_estimated_requests INTEGER NOT NULL DEFAULT 0,
+        attempts_ok INTEGER NOT NULL DEFAULT 0,
+        attempts_failed INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (day, model)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE daily_hist (
+        day TEXT NOT NULL,
+        model TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        bucket INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (day, model, kind, bucket)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE rating_stats (
+        template_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        n INTEGER NOT NULL DEFAULT 0,
+        total REAL NOT NULL DEFAULT 0,
+        sumsq REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (template_id, model)
+    ) WITHOUT ROWID""",
+    "INSERT INTO rating_stats (template_id, model, n, total, sumsq) "
+    "SELECT coalesce(q.template_id, ''), r.model, count(*), sum(r.rating), "
+    "sum(r.rating * r.rating) FROM ratings r LEFT JOIN requests q ON q.prompt_id = r.prompt_id "
+    "GROUP BY 1, 2",
+    """CREATE TABLE preferences (
+        id INTEGER PRIMARY KEY,
+        pair_key TEXT NOT NULL UNIQUE,
+        compare_id TEXT,
+        prompt_a TEXT NOT NULL,
+        prompt_b TEXT NOT NULL,
+        model_a TEXT NOT NULL,
+        model_b TEXT NOT NULL,
+        template_id TEXT,
+        outcome TEXT NOT NULL CHECK (outcome IN ('a', 'b', 'tie', 'both_bad')),
+        feedback TEXT,
+        created_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE preference_events (
+        id INTEGER PRIMARY KEY,
+        compare_id TEXT,
+        prompt_a TEXT NOT NULL,
+        prompt_b TEXT NOT NULL,
+        model_a TEXT NOT NULL,
+        model_b TEXT NOT NULL,
+        template_id TEXT,
+        outcome TEXT NOT NULL,
+        feedback TEXT,
+        created_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX preference_events_pair ON preference_events (prompt_a, prompt_b)",
+    """CREATE TABLE preference_stats (
+        template_id TEXT NOT NULL,
+        model_a TEXT NOT NULL,
+        model_b TEXT NOT NULL,
+        a_wins INTEGER NOT NULL DEFAULT 0,
+        b_wins INTEGER NOT NULL DEFAULT 0,
+        ties INTEGER NOT NULL DEFAULT 0,
+        both_bad INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (template_id, model_a, model_b)
+    ) WITHOUT ROWID""",
+)
+
 #: Migration i brings the schema from version i to i + 1. Append only; never edit a shipped one.
-MIGRATIONS: list[Migration] = [_V1, _V2, _v3_conversation_branches]
+MIGRATIONS: list[Migration] = [_V1, _V2, _v3_conversation_branches, _V4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

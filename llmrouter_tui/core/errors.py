@@ -76,3 +76,30 @@ class AllCandidatesFailed(RouterError):
     def __init__(self, message: str, result: object) -> None:
         self.result = result
         super().__init__(message)
+
+
+class BudgetExceeded(RouterError):
+    """A `[budget]` limit is reached: paid models are refused until it resets (HTTP 429).
+
+    `budget` is "daily_usd" or "monthly_usd"; `resets_at` is an ISO-8601 UTC time and
+    `retry_after_s` the seconds until then (for a Retry-After header).
+    """
+
+    http_status = 429
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        budget: str,
+        limit_usd: float,
+        spent_usd: float,
+        resets_at: str,
+        retry_after_s: float,
+    ) -> None:
+        self.budget = budget
+        self.limit_usd = limit_usd
+        self.spent_usd = spent_usd
+        self.resets_at = resets_at
+        self.retry_after_s = retry_after_s
+        super().__init__(message)

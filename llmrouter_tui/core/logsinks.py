@@ -51,9 +51,27 @@ PROMPT_FIELDS: tuple[str, ...] = (
     "notice",
     "source",
     "tool_calls",  # OpenAI-shaped tool calls the model asked for ([] if none)
+    "cost_usd",  # USD (null: no price known, or the request failed)
+    "cost_estimated",  # cost_usd comes from estimated token counts
+    "saved_usd",  # cache hits: what the reply would have cost
+    "auto_reason",  # why `auto` chose the model (null for other requests)
+    "compare_id",  # the two replies of a side-by-side compare share it
 )
 
 RATING_FIELDS: tuple[str, ...] = ("timestamp", "prompt_id", "model", "rating", "feedback")
+
+PREFERENCE_FIELDS: tuple[str, ...] = (
+    "timestamp",
+    "compare_id",
+    "prompt_a",
+    "prompt_b",
+    "model_a",
+    "model_b",
+    "template_id",
+    "outcome",  # "a" | "b" | "tie" | "both_bad"
+    "winner",  # model_a, model_b, or null for a tie or both bad
+    "feedback",
+)
 
 Format = Literal["jsonl", "csv"]
 

@@ -9,7 +9,14 @@ from .db import utc_now_iso
 from .errors import InputError, UnknownPromptError
 from .textcheck import require_valid_text
 
-_REQUEST_MODEL = "SELECT model_used, requested_model FROM requests WHERE prompt_id = ?"
+_REQUEST_MODEL = "SELECT model_used, requested_model, template_id FROM requests WHERE prompt_id = ?"
+_PREVIOUS = "SELECT model, rating FROM ratings WHERE prompt_id = ?"
+# rating_stats: sums of the latest ratings per template ('' = none) and model (auto, leaderboard).
+_STATS_ADD = (
+    "INSERT INTO rating_stats (template_id, model, n, total, sumsq) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (template_id, model) DO UPDATE SET n = n + excluded.n, "
+    "total = total + excluded.total, sumsq = sumsq + excluded.sumsq"
+)
 _UPSERT = (
     "INSERT INTO ratings (prompt_id, model, rating, feedback, created_at) "
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (prompt_id) DO UPDATE SET model = excluded.model, "
@@ -64,6 +71,12 @@ def rate(
             "created_at": utc_now_iso(),
         }
         values = tuple(record[k] for k in _KEYS)
+        template = row[2] or ""
+        previous = conn.execute(_PREVIOUS, (prompt_id,)).fetchone()
+        if previous is not None:  # re-rating replaces the latest: take the old one out
+            old_model, old = previous
+            conn.execute(_STATS_ADD, (template, old_model, -1, -old, -old * old))
+        conn.execute(_STATS_ADD, (template, record["model"], 1, score, score * score))
         conn.execute(_UPSERT, values)
         conn.execute(_HISTORY, values)
         conn.execute("COMMIT")

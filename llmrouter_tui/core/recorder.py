@@ -11,14 +11,17 @@ from typing import Any
 from . import cache, stats
 from .cache import CachedReply
 from .logsinks import AppendLog
+from .policy import NOT_HEALTH
 from .types import Result
 
 _INSERT_REQUEST = (
     "INSERT OR IGNORE INTO requests (prompt_id, created_at, conversation_id, requested_model, "
     "model_used, provider, template_id, prompt, response, latency_ms, ttft_ms, prompt_tokens, "
     "completion_tokens, total_tokens, tokens_estimated, from_cache, fallback_used, status, "
-    "error, error_kind, finish_reason, truncated, notice, source, demo, tool_calls) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "error, error_kind, finish_reason, truncated, notice, source, demo, tool_calls, cost_usd, "
+    "cost_estimated, saved_usd, auto_reason, compare_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    "?, ?, ?)"
 )
 _INSERT_ATTEMPT = (
     "INSERT INTO attempts (prompt_id, idx, model, provider, outcome, status, error, message, "
@@ -75,6 +78,11 @@ def _request_row(result: Result) -> tuple[Any, ...]:
         result.source,
         int(result.demo),
         _text(cache.tool_calls_json(result.tool_calls)),
+        result.cost_usd,
+        int(result.cost_estimated),
+        result.saved_usd,
+        _text(result.auto_reason),
+        result.compare_id,
     )
 
 
@@ -91,7 +99,25 @@ def _summary(result: Result) -> tuple[tuple[Any, ...], list[tuple[str, str, int,
         completion_tokens=usage.completion,
         total_tokens=usage.total,
         tokens_estimated=usage.estimated,
+        cost_usd=result.cost_usd,
+        saved_usd=result.saved_usd,
+        cost_estimated=result.cost_estimated,
     )
+
+
+# Attempt outcomes that count for a model's recent reliability (skips say nothing about it).
+_ANSWERED = frozenset({"ok", "continued"})
+_FAILED = frozenset({"error", "timeout"})
+
+
+def _tries(result: Result) -> list[tuple[str, bool]]:
+    """(model, answered) for each attempt that reached a provider; failures that are not the
+    model's (the caller's bad request, a content filter, a context too long) do not count."""
+    return [
+        (a.model, a.outcome in _ANSWERED)
+        for a in result.attempts
+        if a.outcome in _ANSWERED or (a.outcome in _FAILED and a.error not in NOT_HEALTH)
+    ]
 
 
 def write_db(
@@ -133,7 +159,7 @@ def write_db(
                 )
                 for idx, a in enumerate(result.attempts)
             )
-            deltas.add(*_summary(result))
+            deltas.add(*_summary(result), result.created_at[:10], _tries(result))
         if attempts:
             conn.executemany(_INSERT_ATTEMPT, attempts)
         deltas.write(conn)
@@ -178,6 +204,11 @@ def log_row(result: Result) -> dict[str, Any]:
         "notice": result.notice,
         "source": result.source,
         "tool_calls": [call.as_dict() for call in result.tool_calls],
+        "cost_usd": result.cost_usd,
+        "cost_estimated": result.cost_estimated,
+        "saved_usd": result.saved_usd,
+        "auto_reason": result.auto_reason,
+        "compare_id": result.compare_id,
     }
 
 

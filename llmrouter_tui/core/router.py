@@ -17,6 +17,8 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .auto import is_auto
+from .budget import BudgetBlock
 from .cache import CachedReply, cache_key
 from .capabilities import (
     Capabilities,
@@ -28,6 +30,7 @@ from .capabilities import (
 )
 from .catalog import Catalog, Resolution
 from .config import Settings
+from .continuation import ContinueMode, Resync, add_usage, continued_note
 from .errors import InputError
 from .messages import check_conversation, message_from_openai, prompt_text
 from .params import GenerationParams
@@ -45,6 +48,7 @@ from .providers.base import (
 from .record_batch import BatchSink, RecordBatcher
 from .recorder import CacheWrite
 from .redact import Redactor
+from .selection import Selection
 from .templates import TemplateSet
 from .textcheck import require_valid_text
 from .tokens import estimate_usage
@@ -68,6 +72,8 @@ from .types import (
 
 # Finish reasons of a reply that ended normally and may be cached.
 _COMPLETE_FINISHES = frozenset({"stop", "length", "end_turn", "eos", "tool_calls"})
+# Failures that break a stream mid-answer: a continuation tries the same model again first.
+_BREAKS = frozenset({"stream_cut", "stream_stalled", "malformed", "timeout", "server_error"})
 _NO_PARAMS = GenerationParams()
 _NO_CAPABILITIES = Capabilities()
 
@@ -99,6 +105,11 @@ class Prepared:
     # What the request asks of a model (capabilities.required_capabilities); candidates that
     # cannot honour it are skipped.
     needs: tuple[Need, ...] = ()
+    # `auto` only: why the first candidate was chosen (the rest of its ranking follows).
+    auto_reason: str | None = None
+    # A reached [budget] limit: paid fallbacks are skipped (the first candidate is free).
+    budget: BudgetBlock | None = None
+    compare_id: str | None = None
 
 
 class _ToolCalls:
@@ -135,8 +146,24 @@ class _Run:
     deadline: float
     attempts: list[Attempt] = field(default_factory=list)
     recorded: bool = False
-    partial: list[str] = field(default_factory=list)
+    # Text the caller has been given since the last Restart (across continued attempts).
+    delivered: list[str] = field(default_factory=list)
     probe_key: str | None = None
+    ttft: float | None = None
+    # Token counts of broken attempts whose text was delivered (a continued reply sums them).
+    spent: Usage | None = None
+    continuations: int = 0
+    tool_calls_sent: bool = False
+
+    @property
+    def partial(self) -> list[str]:
+        return self.delivered
+
+    def restart(self) -> None:
+        """The caller voided what it was given (a Restart event)."""
+        self.delivered = []
+        self.spent = None
+        self.tool_calls_sent = False
 
 
 _second_text: tuple[int, str] = (-1, "")
@@ -198,8 +225,12 @@ class Router:
         self._sleep = sleep
         self._rng = rng
         self._listeners: list[Callable[[Result], None]] = []
+        # provider:model keys that refused an assistant prefill (remembered for the process).
+        self._no_prefill: set[str] = set()
         # Some upstreams echo the key they rejected: never store, log or show it.
         self._redactor = Redactor.for_settings(settings, public=self.catalog.models)
+        # `auto`, [budget] and prices (core/selection.py).
+        self.selection = Selection(settings, self.catalog, self.providers, self.breaker, store)
         routing = settings.routing
         self._timeouts = Timeouts(
             connect_s=routing.connect_timeout_s,
@@ -260,9 +291,18 @@ class Router:
             isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
         ):
             raise InputError(f"max_tokens must be a positive integer, got {max_tokens!r}")
-        candidates = self.catalog.candidates(model)
         params = request.params or _NO_PARAMS
-        needs = self._check_needs(messages, params, candidates[0])
+        compare_id = request.compare_id
+        if compare_id is not None:
+            compare_id = _check_text(compare_id, "compare_id")
+        auto_reason = None
+        if is_auto(model):
+            needs = self._check_needs(messages, params, None)
+            candidates, auto_reason, budget, _ = self.selection.choose(needs, template_id)
+        else:
+            candidates = self.catalog.candidates(model)
+            needs = self._check_needs(messages, params, candidates[0])
+            budget = self.selection.check_budget(candidates)
         return Prepared(
             prompt_id=new_prompt_id(),
             requested_model=model,
@@ -279,10 +319,13 @@ class Router:
             source=request.source,
             params=params,
             needs=needs,
+            auto_reason=auto_reason,
+            budget=budget,
+            compare_id=compare_id,
         )
 
     def _check_needs(
-        self, messages: Sequence[Message], params: GenerationParams, first: Resolution
+        self, messages: Sequence[Message], params: GenerationParams, first: Resolution | None
     ) -> tuple[Need, ...]:
         """What the request asks of a model; refused here when the requested model cannot
         honour it (never silently sent elsewhere)."""
@@ -298,7 +341,7 @@ class Router:
                             "as a data:image/...;base64 URL"
                         )
         needs = required_capabilities(messages, params)
-        if needs:
+        if needs and first is not None:
             capabilities = self.catalog.capabilities(first.model, first.provider)
             need = unmet_need(capabilities, needs)
             if need is not None:
@@ -402,6 +445,13 @@ class Router:
                     run.attempts.append(attempt)
                     yield AttemptFailed(attempt, next_model=next_model)
                     continue
+            if prepared.budget is not None and self.selection.paid(candidate):
+                attempt = self._attempt_record(
+                    candidate, "skipped_budget", message=prepared.budget.short()
+                )
+                run.attempts.append(attempt)
+                yield AttemptFailed(attempt, next_model=next_model)
+                continue
             if not self.providers.has_key(candidate.provider):
                 env = self.providers.settings[candidate.provider].api_key_env or "its API key"
                 attempt = self._attempt_record(
@@ -432,7 +482,7 @@ class Router:
                 prepared.max_tokens,
                 params=prepared.params,
             )
-            if use_cache and not prepared.ignore_cache:
+            if use_cache and not prepared.ignore_cache and not run.delivered:
                 assert self.store is not None
                 hit = self.store.cache_get(key)
                 if hit is not None:
@@ -463,13 +513,18 @@ class Router:
                     return
             provider = self.providers.get(candidate.provider)
             retries = 0
+            continued_here = False  # a continuation already went to this candidate
             while True:
                 if self._clock() >= run.deadline:
                     yield await self._deadline_failed(run)
                     return
+                mode = self._continue_mode(run, candidate)
+                messages = prepared.messages
+                if mode == "prefill":
+                    messages = (*messages, Message("assistant", "".join(run.delivered)))
                 call = ProviderCall(
                     candidate.api_model,
-                    prepared.messages,
+                    messages,
                     prepared.system,
                     prepared.temperature,
                     prepared.max_tokens,
@@ -479,43 +534,97 @@ class Router:
                 )
                 attempt_start = self._clock()
                 wall_start = time.time()
-                parts: list[str] = []
+                delivered_before = sum(map(len, run.delivered))
+                resync = Resync("".join(run.delivered)) if mode == "regenerate" else None
+                restarted = False  # a regenerated answer differed and replaced the old one
+                parts: list[str] = []  # what this attempt produced (for its usage)
                 tool_calls = _ToolCalls()
-                run.partial = parts
                 end: StreamEnd | None = None
-                ttft: float | None = None
                 failure: ProviderFailure | None = None
                 try:
                     async with aclosing(self._timed(provider, call, run.deadline)) as items:
                         async for item in items:
+                            if isinstance(item, StreamEnd):
+                                end = item
+                                continue
+                            if resync is not None:
+                                if isinstance(item, TextChunk):
+                                    parts.append(item.text)
+                                    text = resync.feed(item.text)
+                                else:
+                                    text = ""
+                                    resync.diverged = resync.diverged or not resync.synced
+                                if resync.diverged:
+                                    if not allow_restart:
+                                        break
+                                    # Whole-reply callers take the new answer instead.
+                                    reason = _diverged_message(resync)
+                                    yield Restart(reason, candidate.model)
+                                    run.restart()
+                                    text = "".join(resync.received)
+                                    resync, restarted = None, True
+                                if text:
+                                    yield self._deliver(run, text)
+                                if isinstance(item, TextChunk):
+                                    continue
                             if isinstance(item, TextChunk):
-                                if ttft is None:
-                                    ttft = (self._clock() - run.t0) * 1000
                                 parts.append(item.text)
-                                yield Delta(item.text)
-                            elif isinstance(item, ToolCallDelta):
-                                if ttft is None:
-                                    ttft = (self._clock() - run.t0) * 1000
+                                yield self._deliver(run, item.text)
+                            else:
+                                if run.ttft is None:
+                                    run.ttft = (self._clock() - run.t0) * 1000
+                                run.tool_calls_sent = True
                                 tool_calls.add(item)
                                 yield item
-                            else:
-                                end = item
                 except ProviderFailure as exc:
                     failure = exc
                     failure.message = self._redactor.text(failure.message)
                 elapsed_ms = (self._clock() - attempt_start) * 1000
+                if resync is not None and failure is None and not resync.synced:
+                    # A different (or shorter) answer: never splice it onto the delivered one.
+                    reason = _diverged_message(resync)
+                    if not allow_restart:
+                        run.attempts.append(
+                            Attempt(
+                                candidate.model,
+                                candidate.provider,
+                                "error",
+                                error="diverged",
+                                message=reason,
+                                ms=elapsed_ms,
+                                started_at=wall_start,
+                            )
+                        )
+                        self._release_probe(run)
+                        failure = ProviderFailure("stream_cut", reason)
+                        yield await self._failed(run, failure, partial="".join(run.delivered))
+                        return
+                    yield Restart(reason, candidate.model)
+                    run.restart()
+                    if "".join(resync.received):
+                        yield self._deliver(run, "".join(resync.received))
+                    restarted = True
                 if failure is None and end is not None:
                     self.breaker.record_success(candidate.key)
                     run.probe_key = None
-                    text = "".join(parts)
+                    text = "".join(run.delivered)
                     usage = end.usage or estimate_usage(
-                        prepared.messages, prepared.system, text, candidate.api_model
+                        messages, prepared.system, "".join(parts), candidate.api_model
                     )
+                    if run.spent is not None:
+                        usage = add_usage(run.spent, usage)
+                    if restarted:
+                        outcome, note = "ok", "regenerated answer differed; it replaced the old one"
+                    elif mode is not None:
+                        outcome, note = "continued", continued_note(delivered_before, mode)
+                    else:
+                        outcome, note = "ok", None
                     run.attempts.append(
                         Attempt(
                             candidate.model,
                             candidate.provider,
-                            "ok",
+                            outcome,
+                            message=note,
                             ms=elapsed_ms,
                             started_at=wall_start,
                         )
@@ -540,7 +649,7 @@ class Router:
                         usage=usage,
                         finish_reason=end.finish_reason,
                         from_cache=False,
-                        ttft=ttft,
+                        ttft=run.ttft,
                         cache_write=cache_write,
                         tool_calls=calls,
                     )
@@ -560,15 +669,28 @@ class Router:
                     started_at=wall_start,
                 )
                 run.attempts.append(attempt)
+                if mode == "prefill" and failure.kind == "bad_request":
+                    # The model refused the trailing assistant message: remember that for
+                    # this process, and regenerate instead.
+                    self._no_prefill.add(candidate.key)
+                    attempt.message = f"prefill refused: {failure.message}"
+                    yield AttemptFailed(attempt, will_retry_in_s=0.0)
+                    continue
                 self.breaker.record_failure(candidate.key, failure.kind)
                 if run.probe_key == candidate.key and self.breaker.state(candidate.key) != "closed":
                     run.probe_key = None  # the probe reopened the circuit
-                got_output = bool(parts) or bool(tool_calls)
+                if parts:
+                    used = estimate_usage(
+                        messages, prepared.system, "".join(parts), candidate.api_model
+                    )
+                    run.spent = add_usage(run.spent, used)
+                got_output = bool(run.delivered) or bool(tool_calls)
+                can_continue = self._can_continue(run)
                 decision = decide(
                     failure.kind,
                     retries_done=retries,
                     retry_after_s=failure.retry_after_s,
-                    got_output=got_output,
+                    got_output=got_output and not can_continue,
                     time_left_s=run.deadline - self._clock(),
                     settings=self.settings.routing,
                     rng=self._rng,
@@ -576,21 +698,41 @@ class Router:
                 if self._clock() >= run.deadline:
                     yield await self._deadline_failed(run)
                     return
+                if can_continue and decision.action != "stop":
+                    run.continuations += 1
+                    same_model = decision.action == "retry" or (
+                        failure.kind in _BREAKS and not continued_here
+                    )
+                    if same_model:
+                        # The same model once: it was answering, the break may be passing;
+                        # a second break there moves the continuation to the next candidate.
+                        continued_here = True
+                        yield AttemptFailed(attempt, will_retry_in_s=decision.delay_s)
+                        if decision.delay_s:
+                            await self._sleep(decision.delay_s)
+                        retries += 1
+                        continue
+                    yield AttemptFailed(attempt, next_model=next_model)
+                    break
                 if decision.action == "stop" or (got_output and not allow_restart):
-                    yield await self._failed(run, failure, partial="".join(parts))
+                    yield await self._failed(run, failure, partial="".join(run.delivered))
                     return
                 if decision.action == "retry":
                     yield AttemptFailed(attempt, will_retry_in_s=decision.delay_s)
                     if got_output:
                         yield Restart(failure.message, candidate.model)
+                        run.restart()
                     await self._sleep(decision.delay_s)
                     retries += 1
                     continue
                 yield AttemptFailed(attempt, next_model=next_model)
                 if got_output and next_model is not None:
                     yield Restart(failure.message, next_model)
+                    run.restart()
                 break
-        yield await self._failed(run, last_failure, partial="")
+        # A whole-reply caller never gets a partial answer; a streaming one has it already.
+        partial = "" if allow_restart else "".join(run.delivered)
+        yield await self._failed(run, last_failure, partial=partial)
 
     async def _timed(
         self, provider: Provider, call: ProviderCall, deadline: float
@@ -633,6 +775,33 @@ class Router:
                 if not isinstance(item, StreamEnd):
                     got_text = True  # text or a tool call: the reply has begun
                 yield item
+
+    def _deliver(self, run: _Run, text: str) -> Delta:
+        """`text` as given to the caller (kept for a continuation or a partial record)."""
+        if run.ttft is None:
+            run.ttft = (self._clock() - run.t0) * 1000
+        run.delivered.append(text)
+        return Delta(text)
+
+    def _continue_mode(self, run: _Run, candidate: Resolution) -> ContinueMode | None:
+        """How the next attempt continues the delivered text; None for a fresh answer."""
+        if not run.delivered:
+            return None
+        capabilities = self.catalog.capabilities(candidate.model, candidate.provider)
+        if capabilities.prefill and candidate.key not in self._no_prefill:
+            return "prefill"
+        return "regenerate"
+
+    def _can_continue(self, run: _Run) -> bool:
+        """May a broken stream's delivered text be continued by another attempt?"""
+        routing = self.settings.routing
+        return (
+            routing.continue_broken_streams
+            and bool(run.delivered)
+            and not run.tool_calls_sent  # a half-sent tool call cannot be continued
+            and run.continuations < routing.max_continuations
+            and self._clock() < run.deadline
+        )
 
     def _release_probe(self, run: _Run) -> None:
         if run.probe_key is not None:
@@ -700,6 +869,7 @@ class Router:
         self._notify(result)
 
     def _notify(self, result: Result) -> None:
+        self.selection.recorded(result)  # spend toward [budget]
         for listener in self._listeners:
             with contextlib.suppress(Exception):  # a broken UI callback must not lose the reply
                 listener(result)
@@ -729,6 +899,10 @@ class Router:
         if truncated:
             cut = "the reply was cut at max_tokens (finish reason: length)"
             notice = f"{notice} {cut}" if notice else cut.capitalize()
+        usage = usage or Usage()
+        cost, cost_estimated, saved = self.selection.cost(
+            candidate, usage, ok=status == "ok", from_cache=from_cache
+        )
         result = Result(
             prompt_id=prepared.prompt_id,
             requested_model=prepared.requested_model,
@@ -739,7 +913,7 @@ class Router:
             status=status,
             latency_ms=latency,
             ttft_ms=latency if from_cache else ttft,
-            usage=usage or Usage(),
+            usage=usage,
             from_cache=from_cache,
             fallback_used=candidate is not None and candidate.key != first.key,
             attempts=list(run.attempts),
@@ -754,9 +928,21 @@ class Router:
             demo=self.settings.demo,
             source=prepared.source,
             tool_calls=tool_calls or [],
+            cost_usd=cost,
+            cost_estimated=cost_estimated,
+            saved_usd=saved,
+            auto_reason=prepared.auto_reason,
+            compare_id=prepared.compare_id,
         )
         run.recorded = True  # from here on, a cancel must not record a second result
         return result
+
+
+def _diverged_message(resync: Resync) -> str:
+    return (
+        "the regenerated answer differs from the text already delivered (it matched "
+        f"{resync.matched_chars} of its non-space characters); answers are never spliced"
+    )
 
 
 def attempts_text(attempts: Sequence[Attempt]) -> str:

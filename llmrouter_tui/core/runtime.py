@@ -13,6 +13,7 @@ from .config import ProviderSettings, Secret, Settings, load_settings
 from .provenance import Notice
 from .redact import DEMO_KEY
 from .router import Router
+from .selection import auto_row
 from .store import Store
 from .templates import TemplateSet, TemplateWatcher, user_template_paths
 from .types import Result
@@ -69,6 +70,7 @@ class Runtime:
             settings, store=self.store, templates=self.templates, catalog=self.catalog
         )
         self._rating_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._preference_listeners: list[Callable[[dict[str, Any]], None]] = []
 
     @classmethod
     def open(
@@ -105,6 +107,23 @@ class Runtime:
             listener(record)
         return record
 
+    def prefer(
+        self,
+        prompt_a: str,
+        prompt_b: str,
+        outcome: str,
+        feedback: str | None = None,
+        compare_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Record the verdict of a compare (see Store.prefer) and tell the listeners."""
+        record = self.store.prefer(prompt_a, prompt_b, outcome, feedback, compare_id)
+        for listener in self._preference_listeners:
+            listener(record)
+        return record
+
+    def on_preference(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        self._preference_listeners.append(callback)
+
     def on_request(self, callback: Callable[[Result], None]) -> None:
         self.router.add_listener(callback)
 
@@ -112,8 +131,8 @@ class Runtime:
         self._rating_listeners.append(callback)
 
     def model_rows(self) -> list[dict[str, Any]]:
-        """Every catalog model with its status as a user should see it now."""
-        rows = []
+        """Every catalog model with its status as a user should see it now (`auto` first)."""
+        rows = [auto_row(self.router.selection)]
         for info in self.catalog.models.values():
             status = info.status_on(self.catalog.today)
             key = f"{info.provider}:{info.id}"
@@ -137,6 +156,8 @@ class Runtime:
                     "replacement": info.replacement,
                     "shutdown": info.shutdown,
                     "kind": info.kind,
+                    # What it accepts beyond plain chat (tools, JSON mode, images…).
+                    "capabilities": self.catalog.capabilities(info.id).as_dict(),
                 }
             )
         return rows

@@ -1,7 +1,9 @@
 """Analytics from SQLite summary tables, kept current in the same transaction as each request.
 
 `stats()` never scans `requests`: it reads `model_stats` (a row per model), `latency_hist`
-(log-spaced histograms) and the small `ratings` table, so it stays fast at millions of rows.
+(log-spaced histograms), the small `ratings` table, `daily_stats` (a row per model and UTC
+day; spend per day reads the last 31 days) and the rating and preference summaries behind
+the leaderboard, so it stays fast at millions of rows.
 Percentiles are approximate: each bucket is 5 % wide and reported at its geometric middle.
 """
 
@@ -24,7 +26,8 @@ _HALF_STEP = math.sqrt(BUCKET_RATIO)
 MODEL_STATS_UPSERT = (
     "INSERT INTO model_stats (model, requests, ok, errors, cancelled, cache_hits, fallbacks, "
     "latency_ms_sum, latency_n, ttft_ms_sum, ttft_n, prompt_tokens, completion_tokens, "
-    "total_tokens, estimated_requests) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "total_tokens, estimated_requests, cost_usd, saved_usd, priced_requests, "
+    "cost_estimated_requests) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (model) DO UPDATE SET requests = requests + excluded.requests, "
     "ok = ok + excluded.ok, errors = errors + excluded.errors, "
     "cancelled = cancelled + excluded.cancelled, cache_hits = cache_hits + excluded.cache_hits, "
@@ -35,15 +38,48 @@ MODEL_STATS_UPSERT = (
     "prompt_tokens = prompt_tokens + excluded.prompt_tokens, "
     "completion_tokens = completion_tokens + excluded.completion_tokens, "
     "total_tokens = total_tokens + excluded.total_tokens, "
-    "estimated_requests = estimated_requests + excluded.estimated_requests"
+    "estimated_requests = estimated_requests + excluded.estimated_requests, "
+    "cost_usd = cost_usd + excluded.cost_usd, saved_usd = saved_usd + excluded.saved_usd, "
+    "priced_requests = priced_requests + excluded.priced_requests, "
+    "cost_estimated_requests = cost_estimated_requests + excluded.cost_estimated_requests"
 )
 HIST_UPSERT = (
     "INSERT INTO latency_hist (model, kind, bucket, n) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (model, kind, bucket) DO UPDATE SET n = n + excluded.n"
 )
+_DAILY_COLUMNS = (
+    "requests",
+    "ok",
+    "errors",
+    "cancelled",
+    "cache_hits",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "saved_usd",
+    "priced_requests",
+    "cost_estimated_requests",
+    "attempts_ok",
+    "attempts_failed",
+)
+DAILY_UPSERT = (
+    f"INSERT INTO daily_stats (day, model, {', '.join(_DAILY_COLUMNS)}) "
+    f"VALUES (?, ?, {', '.join('?' * len(_DAILY_COLUMNS))}) ON CONFLICT (day, model) DO UPDATE "
+    "SET " + ", ".join(f"{c} = {c} + excluded.{c}" for c in _DAILY_COLUMNS)
+)
+DAILY_HIST_UPSERT = (
+    "INSERT INTO daily_hist (day, model, kind, bucket, n) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (day, model, kind, bucket) DO UPDATE SET n = n + excluded.n"
+)
 
 # Column order of the numeric part of a MODEL_STATS_UPSERT row (after `model`).
-_SUMS = 14
+_SUMS = 18
+# Positions in a summary row (model first) copied into a daily row, in _DAILY_COLUMNS order
+# (attempts come from the request's attempts instead).
+_DAILY_FROM_SUMMARY = (1, 2, 3, 4, 5, 11, 12, 15, 16, 17, 18)
+_CACHE_HIT = 5
+# Days of spend the stats return (per_day), newest last.
+SPEND_DAYS = 31
 
 
 def bucket_of(ms: float) -> int:
@@ -71,14 +107,23 @@ class SummaryDeltas:
     """Summary-table deltas of many requests, merged per model and per histogram bucket, so a
     batch costs one upsert per model and per bucket instead of one per request."""
 
-    __slots__ = ("hist", "sums")
+    __slots__ = ("daily", "daily_hist", "hist", "sums")
 
     def __init__(self) -> None:
         self.sums: dict[str, list[Any]] = {}
         self.hist: dict[tuple[str, str, int], int] = {}
+        self.daily: dict[tuple[str, str], list[Any]] = {}
+        self.daily_hist: dict[tuple[str, str, str, int], int] = {}
 
-    def add(self, summary: tuple[Any, ...], hist_rows: Sequence[tuple[str, str, int, int]]) -> None:
-        """Add one request's `summary_rows()` output."""
+    def add(
+        self,
+        summary: tuple[Any, ...],
+        hist_rows: Sequence[tuple[str, str, int, int]],
+        day: str | None = None,
+        attempts: Sequence[tuple[str, bool]] = (),
+    ) -> None:
+        """Add one request's `summary_rows()` output; with `day` (UTC, YYYY-MM-DD) also its
+        daily rows, and `attempts` as (model, answered) per try that reached a provider."""
         acc = self.sums.get(summary[0])
         if acc is None:
             self.sums[summary[0]] = list(summary[1:])
@@ -89,6 +134,24 @@ class SummaryDeltas:
         for model, kind, bucket, n in hist_rows:
             slot = (model, kind, bucket)
             hist[slot] = hist.get(slot, 0) + n
+        if day is None:
+            return
+        row = self._daily_row(day, summary[0])
+        for j, position in enumerate(_DAILY_FROM_SUMMARY):
+            row[j] += summary[position]
+        for model, answered in attempts:
+            self._daily_row(day, model)[11 if answered else 12] += 1
+        if not summary[_CACHE_HIT]:  # recent speed: replies the provider made
+            daily_hist = self.daily_hist
+            for model, kind, bucket, n in hist_rows:
+                slot = (day, model, kind, bucket)
+                daily_hist[slot] = daily_hist.get(slot, 0) + n
+
+    def _daily_row(self, day: str, model: str) -> list[Any]:
+        row = self.daily.get((day, model))
+        if row is None:
+            row = self.daily[(day, model)] = [0, 0, 0, 0, 0, 0, 0, 0.0, 0.0, 0, 0, 0, 0]
+        return row
 
     def write(self, conn: sqlite3.Connection) -> None:
         """Apply the deltas (inside the caller's transaction)."""
@@ -96,6 +159,13 @@ class SummaryDeltas:
             conn.executemany(MODEL_STATS_UPSERT, [(m, *v) for m, v in self.sums.items()])
         if self.hist:
             conn.executemany(HIST_UPSERT, [(m, k, b, c) for (m, k, b), c in self.hist.items()])
+        if self.daily:
+            conn.executemany(DAILY_UPSERT, [(d, m, *v) for (d, m), v in self.daily.items()])
+        if self.daily_hist:
+            conn.executemany(
+                DAILY_HIST_UPSERT,
+                [(d, m, k, b, c) for (d, m, k, b), c in self.daily_hist.items()],
+            )
 
 
 def summary_rows(
@@ -110,10 +180,14 @@ def summary_rows(
     completion_tokens: int,
     total_tokens: int,
     tokens_estimated: bool,
+    cost_usd: float | None = None,
+    saved_usd: float | None = None,
+    cost_estimated: bool = False,
 ) -> tuple[tuple[Any, ...], list[tuple[str, str, int, int]]]:
     """The MODEL_STATS_UPSERT row and HIST_UPSERT rows one request contributes."""
     ok = status == "ok"
     has_ttft = ok and ttft_ms is not None
+    priced = cost_usd is not None and ok and not from_cache
     row = (
         model,
         1,
@@ -130,6 +204,10 @@ def summary_rows(
         completion_tokens,
         total_tokens,
         int(tokens_estimated),
+        cost_usd or 0.0,
+        saved_usd or 0.0,
+        int(priced),
+        int(priced and cost_estimated),
     )
     hist: list[tuple[str, str, int, int]] = []
     if ok:
@@ -160,7 +238,8 @@ def compute(conn: sqlite3.Connection) -> dict[str, Any]:
     models = conn.execute(
         "SELECT model, requests, ok, errors, cancelled, cache_hits, fallbacks, latency_ms_sum, "
         "latency_n, ttft_ms_sum, ttft_n, prompt_tokens, completion_tokens, total_tokens, "
-        "estimated_requests FROM model_stats ORDER BY model"
+        "estimated_requests, cost_usd, saved_usd, priced_requests, cost_estimated_requests "
+        "FROM model_stats ORDER BY model"
     ).fetchall()
     hists: dict[tuple[str, str], list[tuple[int, int]]] = {}
     for model, kind, bucket, n in conn.execute(
@@ -195,6 +274,8 @@ def compute(conn: sqlite3.Connection) -> dict[str, Any]:
             "prompt_tokens": row[11],
             "completion_tokens": row[12],
             "total_tokens": row[13],
+            "cost_usd": row[15],
+            "saved_usd": row[16],
         }
 
     by_score = {str(score): 0 for score in range(1, 6)}
@@ -226,6 +307,10 @@ def compute(conn: sqlite3.Connection) -> dict[str, Any]:
         completion_tokens,
         total_tokens,
         estimated,
+        cost_total,
+        saved_total,
+        priced,
+        cost_estimated,
     ) = totals
     return {
         "model_usage": {m: e["ok"] for m, e in per_model.items() if e["ok"]},
@@ -247,7 +332,69 @@ def compute(conn: sqlite3.Connection) -> dict[str, Any]:
         "ratings": {"count": rating_count, "by_score": by_score},
         "per_model": per_model,
         "percentiles_approximate": True,
+        "cost": {
+            "total_usd": cost_total,
+            "saved_usd": saved_total,
+            "priced_requests": priced,
+            "estimated_requests": cost_estimated,
+            "per_day": _spend_per_day(conn),
+        },
+        "leaderboard": leaderboard_rows(conn),
     }
+
+
+def _spend_per_day(conn: sqlite3.Connection, days: int = SPEND_DAYS) -> list[dict[str, Any]]:
+    """Spend and cache savings per UTC day (the last `days` days with requests, oldest
+    first), each with its spend per model. Reads at most days x models summary rows."""
+    first = conn.execute(
+        "SELECT day FROM (SELECT DISTINCT day FROM daily_stats ORDER BY day DESC LIMIT ?) "
+        "ORDER BY day LIMIT 1",
+        (days,),
+    ).fetchone()
+    if first is None:
+        return []
+    out: dict[str, dict[str, Any]] = {}
+    for day, model, requests, cost, saved in conn.execute(
+        "SELECT day, model, requests, cost_usd, saved_usd FROM daily_stats WHERE day >= ? "
+        "ORDER BY day, model",
+        (first[0],),
+    ):
+        entry = out.setdefault(
+            day, {"day": day, "requests": 0, "cost_usd": 0.0, "saved_usd": 0.0, "by_model": {}}
+        )
+        entry["requests"] += requests
+        entry["cost_usd"] += cost
+        entry["saved_usd"] += saved
+        if cost:
+            entry["by_model"][model] = cost
+    return list(out.values())
+
+
+def leaderboard_rows(
+    conn: sqlite3.Connection, template_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The leaderboard (core.leaderboard.rows) from the rating and preference summaries:
+    overall, or from one template's votes only."""
+    from .leaderboard import PairCount, RatingCount, rows
+
+    where, args = ("", ()) if template_id is None else (" WHERE template_id = ?", (template_id,))
+    pairs = [
+        PairCount(*row)
+        for row in conn.execute(
+            "SELECT model_a, model_b, sum(a_wins), sum(b_wins), sum(ties), sum(both_bad) "
+            f"FROM preference_stats{where} GROUP BY model_a, model_b",
+            args,
+        )
+    ]
+    ratings = {
+        model: RatingCount(n, total, sumsq)
+        for model, n, total, sumsq in conn.execute(
+            f"SELECT model, sum(n), sum(total), sum(sumsq) FROM rating_stats{where} GROUP BY model",
+            args,
+        )
+        if n
+    }
+    return rows(pairs, ratings)
 
 
 def _empty_model() -> dict[str, Any]:
@@ -266,6 +413,8 @@ def _empty_model() -> dict[str, Any]:
         "prompt_tokens": 0,
         "completion_tokens": 0,
         "total_tokens": 0,
+        "cost_usd": 0.0,
+        "saved_usd": 0.0,
     }
 
 
@@ -390,7 +539,8 @@ def _synthetic_rows(
             total_tokens=p_tok + c_tok,
             tokens_estimated=estimated,
         )
-        deltas.add(summary, hist_rows)
+        tries = ((model, ok),) if status != "cancelled" and not from_cache else ()
+        deltas.add(summary, hist_rows, created[:10], tries)
         append(
             (
                 f"syn-{run}-{i:09d}",

@@ -1,7 +1,7 @@
 """`Store`: the one storage object the router, the server and the TUI share.
 
 It owns `<data_dir>/llmrouter.db` (schema in `core.db`) and the append-only logs under
-`<data_dir>/logs/` (prompts.jsonl, prompts.csv, ratings.jsonl, ratings.csv). Several
+`<data_dir>/logs/` (prompts, ratings and preferences, each .jsonl and .csv). Several
 processes may use the same data dir at once; within a process one Store may be used from an
 asyncio loop and worker threads at the same time.
 """
@@ -20,18 +20,23 @@ from types import TracebackType
 from typing import Any
 
 from . import cache as _cache
+from . import evidence as _evidence
+from . import preferences as _preferences
 from . import ratings as _ratings
 from . import recorder
 from . import stats as _stats
+from .auto import Evidence
 from .cache import CachedReply
 from .conversations import Conversations, register_functions
 from .db import DB_FILENAME, open_database, storage_error
 from .errors import StorageError
-from .logsinks import PROMPT_FIELDS, RATING_FIELDS, AppendLog
+from .logsinks import PREFERENCE_FIELDS, PROMPT_FIELDS, RATING_FIELDS, AppendLog
 from .recorder import CacheWrite
 from .types import Result
 
-_BOOL_COLUMNS = frozenset({"tokens_estimated", "from_cache", "fallback_used", "truncated", "demo"})
+_BOOL_COLUMNS = frozenset(
+    {"tokens_estimated", "from_cache", "fallback_used", "truncated", "demo", "cost_estimated"}
+)
 _PURGE_EVERY = 500  # cache puts between sweeps of expired entries
 _MAX_WARNINGS = 100
 
@@ -67,6 +72,12 @@ class Store:
             AppendLog(self._logs_dir / "ratings.jsonl", RATING_FIELDS, "jsonl"),
             AppendLog(self._logs_dir / "ratings.csv", RATING_FIELDS, "csv"),
         )
+        self._preference_logs = (
+            AppendLog(self._logs_dir / "preferences.jsonl", PREFERENCE_FIELDS, "jsonl"),
+            AppendLog(self._logs_dir / "preferences.csv", PREFERENCE_FIELDS, "csv"),
+        )
+        # Bumped by each rating and preference this Store records: auto re-reads its evidence.
+        self._evidence_version = 0
         self._warnings: deque[str] = deque(maxlen=_MAX_WARNINGS)
         # Called with each storage warning as it happens (the server prints them on stderr).
         self.on_warning: Callable[[str], None] | None = None
@@ -298,6 +309,7 @@ class Store:
             )
             warnings = shared + own.get(0, [])
             self._warn(*warnings)
+            self._evidence_version += 1
         return {**record, "warnings": warnings}
 
     def get_rating(self, prompt_id: str) -> dict[str, Any] | None:
@@ -310,6 +322,69 @@ class Store:
         with self._use("read") as conn:
             return _ratings.history(conn, prompt_id)
 
+    # ---- preferences (compares) --------------------------------------------------------------
+
+    def prefer(
+        self,
+        prompt_a: str,
+        prompt_b: str,
+        outcome: str,
+        feedback: str | None = None,
+        compare_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Record which of two recorded replies was better: outcome "a", "b", "tie" or
+        "both_bad" (voting again on the same pair replaces the vote); return the record.
+
+        The record: compare_id, prompt_a, prompt_b, model_a, model_b, template_id (when both
+        replies share one), outcome, winner (model or None), feedback, created_at, warnings.
+        InputError for a bad outcome, UnknownPromptError for an unknown prompt_id. Written to
+        SQLite, then once to logs/preferences.jsonl and .csv.
+        """
+        with self._use("record a preference in") as conn:
+            record = _preferences.prefer(conn, prompt_a, prompt_b, outcome, feedback, compare_id)
+            shared, own = recorder.write_logs(
+                self._preference_logs, [_preferences.log_row(record)], "the preference was kept"
+            )
+            warnings = shared + own.get(0, [])
+            self._warn(*warnings)
+            self._evidence_version += 1
+        return {**record, "warnings": warnings}
+
+    def get_preference(self, prompt_a: str, prompt_b: str) -> dict[str, Any] | None:
+        """The latest preference between two replies (in either order), if any."""
+        with self._use("read") as conn:
+            return _preferences.get(conn, prompt_a, prompt_b)
+
+    def leaderboard(self, template_id: str | None = None) -> list[dict[str, Any]]:
+        """Leaderboard rows (core.leaderboard.rows): overall, or one template's votes only."""
+        with self._use("read the leaderboard from") as conn:
+            conn.execute("BEGIN")
+            try:
+                return _stats.leaderboard_rows(conn, template_id)
+            finally:
+                conn.execute("COMMIT")
+
+    # ---- evidence for auto and budgets --------------------------------------------------------
+
+    @property
+    def evidence_version(self) -> int:
+        """Changes whenever this Store records a rating or a preference."""
+        return self._evidence_version
+
+    def auto_evidence(self, window_days: int = 7) -> Evidence:
+        """What `auto` ranks by, from the summary tables only (see core.evidence)."""
+        with self._use("read evidence from") as conn:
+            conn.execute("BEGIN")
+            try:
+                return _evidence.load_evidence(conn, window_days)
+            finally:
+                conn.execute("COMMIT")
+
+    def spend(self, day: str) -> tuple[float, float]:
+        """USD spent on `day` (YYYY-MM-DD, UTC) and in its month so far."""
+        with self._use("read spend from") as conn:
+            return _evidence.spend(conn, day)
+
     # ---- analytics ----------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
@@ -320,8 +395,11 @@ class Store:
         cancelled, cache_hits, cache_hit_rate (of all requests), tokens {prompt, completion,
         total, estimated_requests}, ratings {count, by_score}, per_model {model: {requests,
         ok, errors, cache_hits, fallbacks, p50/p95_latency_ms, p50/p95_ttft_ms, avg_rating,
-        ratings, prompt/completion/total_tokens}} and percentiles_approximate. A request
-        counts for model_used when ok, else for requested_model.
+        ratings, prompt/completion/total_tokens, cost_usd, saved_usd}} and
+        percentiles_approximate; cost {total_usd, saved_usd (by cache hits), priced_requests,
+        estimated_requests, per_day [{day, requests, cost_usd, saved_usd, by_model {model:
+        cost_usd}}] (last 31 days with requests, oldest first)}; leaderboard (the rows of
+        `leaderboard()`). A request counts for model_used when ok, else for requested_model.
         """
         with self._use("read stats from") as conn:
             conn.execute("BEGIN")  # one snapshot across the three reads

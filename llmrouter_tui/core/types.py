@@ -110,6 +110,8 @@ class ChatRequest:
     # Everything else a model may be asked for (stop, seed, tools, JSON mode, …); see
     # core.params. A model that cannot honour a set parameter is refused or skipped, by name.
     params: GenerationParams | None = None
+    # The two requests of one side-by-side compare share this id (core.compare).
+    compare_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,8 @@ AttemptOutcome = Literal[
     "skipped_no_key",
     "skipped_circuit_open",
     "skipped_unsupported",  # the model cannot honour a parameter of the request
+    "continued",  # finished an answer a broken stream had begun (prefill or regenerate)
+    "skipped_budget",  # a paid model while a [budget] limit is reached
     "cancelled",
 ]
 
@@ -197,6 +201,14 @@ class Result:
     warnings: list[str] = field(default_factory=list)
     # Function calls the model asked for (finish_reason "tool_calls"), in order.
     tool_calls: list[ToolCall] = field(default_factory=list)
+    # USD this reply cost (core.pricing): None when the model has no price or the request
+    # failed; estimated when the token counts were. Cache hits cost 0 and record saved_usd.
+    cost_usd: float | None = None
+    cost_estimated: bool = False
+    saved_usd: float | None = None
+    # Why `auto` chose model_used's candidate ("auto → X: rated 4.4 (n=23), …"); else None.
+    auto_reason: str | None = None
+    compare_id: str | None = None
 
     @property
     def token_count(self) -> int:
@@ -229,6 +241,11 @@ class Result:
             "demo": self.demo,
             "created_at": self.created_at,
             "warnings": list(self.warnings),
+            "cost_usd": self.cost_usd,
+            "cost_estimated": self.cost_estimated,
+            "saved_usd": self.saved_usd,
+            "auto_reason": self.auto_reason,
+            "compare_id": self.compare_id,
         }
 
 

@@ -28,7 +28,7 @@ from .asgi import HTTPError, Request
 from .auth import TOKEN_ENV, bearer_matches, unauthorized
 from .errors import send_http_error
 from .guard import Guard, guard_for, require_json, send_preflight, with_headers
-from .routes import OPEN_PATHS, ROUTES, Context, not_found
+from .routes import OPEN_PATHS, Context, find_route, not_found
 from .types import Message, Receive, Scope, Send
 
 DEMO_ENV = "LLMROUTER_DEMO"
@@ -185,7 +185,7 @@ class LLMRouterApp:
                 and not bearer_matches(request.header(b"authorization"), self._token)
             ):
                 raise unauthorized()
-            methods = ROUTES.get(path)
+            methods = find_route(path)
             if methods is None:
                 raise not_found(path)
             method = "GET" if request.method == "HEAD" else request.method

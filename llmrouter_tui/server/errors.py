@@ -39,24 +39,33 @@ def is_openai_path(path: str) -> bool:
     return path == OPENAI_PREFIX or path.startswith(OPENAI_PREFIX + "/")
 
 
-def error_object(status: int, message: str, code: str | None = None) -> dict[str, Any]:
+def error_object(
+    status: int, message: str, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
     """OpenAI's `error` object, so stock clients show the message."""
     return {
         "message": message,
         "type": _ERROR_TYPES.get(status, "server_error"),
         "code": code,
-        "param": None,
+        "param": param,
     }
 
 
 def error_payload(
     path: str, status: int, detail: str, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """`{"detail": ..., **extra}`; under /v1 also `"error": {message, type, code, param}`."""
+    """`{"detail": ..., **extra}`; under /v1 also `"error": {message, type, code, param}`
+    (`code` from extra's `error_kind`, `param`, the request field at fault, from its `param`)."""
     payload: dict[str, Any] = {"detail": detail, **(extra or {})}
     if is_openai_path(path):
         code = payload.get("error_kind")
-        payload["error"] = error_object(status, detail, code if isinstance(code, str) else None)
+        param = payload.get("param")
+        payload["error"] = error_object(
+            status,
+            detail,
+            code if isinstance(code, str) else None,
+            param if isinstance(param, str) else None,
+        )
     return payload
 
 

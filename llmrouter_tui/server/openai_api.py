@@ -1,7 +1,8 @@
 """OpenAI-compatible surface: request checks and response/chunk shapes for /v1.
 
 `model` in replies is the model that answered; router details (requested model, fallback,
-attempts, cache, timings) ride along under the extra field `x_llmrouter`.
+attempts, cache, timings) ride along under the extra field `x_llmrouter`. Which request
+fields are passed, accepted or refused is declared once, in parameters.PARAMETERS.
 """
 
 from __future__ import annotations
@@ -10,19 +11,18 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.params import params_from_openai
 from ..core.redact import Redactor
-from ..core.types import ChatRequest, Result, Started
-from .asgi import HTTPError
+from ..core.types import ChatRequest, Result, Started, ToolCallDelta
 from .errors import error_object
+from .parameters import check_v1_fields
 from .results import failure_detail, failure_status, record, sse
 from .validation import bad, opt_bool, opt_int, opt_number, opt_str, require_object
 
 EXTRA_FIELD = "x_llmrouter"
 DONE_EVENT = b"data: [DONE]\n\n"
 
-_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
-_FINISH = {"stop", "length", "content_filter", "tool_calls", "function_call"}
-_UNSUPPORTED = ("tools", "functions", "tool_choice", "function_call")
+_FINISH = {"stop", "length", "content_filter", "tool_calls"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,47 +34,17 @@ class V1Input:
     include_usage: bool
 
 
-def _content(value: Any, field: str) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):  # content parts: only text is supported
-        texts = []
-        for index, part in enumerate(value):
-            if not isinstance(part, dict) or part.get("type") != "text":
-                raise HTTPError(400, f"{field}[{index}]: only text content parts are supported")
-            text = part.get("text")
-            if not isinstance(text, str):
-                raise bad(f"{field}[{index}].text", "a string", text)
-            texts.append(text)
-        return "".join(texts)
-    raise bad(field, "a string or an array of text parts", value)
-
-
-def parse_v1(body: Any) -> V1Input:
-    """Check an OpenAI chat.completions body; unknown sampling options are ignored."""
+def parse_v1(body: Any, default_model: str) -> V1Input:
+    """Check an OpenAI chat.completions body. Unknown fields, and fields no model here can
+    honour, are refused by name (parameters.check_v1_fields); messages go to the core as
+    they are (it reads content parts, tool calls and tool results, and names a bad field).
+    """
     body = require_object(body, "a chat.completions request")
-    for name in _UNSUPPORTED:
-        if body.get(name):
-            raise HTTPError(400, f"{name} is not supported by this router")
-    n = opt_int(body, "n")
-    if n is not None and n != 1:
-        raise HTTPError(400, f"n must be 1; got {n}")
+    model = opt_str(body, "model")
+    check_v1_fields(body, model if model is not None else default_model)
     raw = body.get("messages")
     if not isinstance(raw, list) or not raw:
-        raise bad("messages", "a non-empty array of {role, content} objects", raw)
-    messages = []
-    for index, item in enumerate(raw):
-        if not isinstance(item, dict):
-            raise bad(f"messages[{index}]", "an object with role and content", item)
-        role = item.get("role")
-        if not isinstance(role, str) or role not in _ROLES:
-            raise HTTPError(
-                400,
-                f"messages[{index}].role must be system, developer, user or assistant; "
-                f"got {role!r}",
-            )
-        content = _content(item.get("content"), f"messages[{index}].content")
-        messages.append({"role": _ROLES[role], "content": content})
+        raise bad("messages", "a non-empty array of message objects", raw)
     max_tokens = opt_int(body, "max_completion_tokens")
     if max_tokens is None:
         max_tokens = opt_int(body, "max_tokens")
@@ -82,14 +52,16 @@ def parse_v1(body: Any) -> V1Input:
     if options is not None and not isinstance(options, dict):
         raise bad("stream_options", "an object", options)
     include_usage = bool(opt_bool(options or {}, "include_usage"))
+    opt_bool(options or {}, "include_obfuscation")  # accepted (and checked), nothing to do
     chat = ChatRequest(
-        model=opt_str(body, "model"),
-        messages=messages,  # type: ignore[arg-type]  # the router accepts role/content dicts
+        model=model,
+        messages=list(raw),  # the core parses OpenAI message dicts itself
         temperature=opt_number(body, "temperature"),
         max_tokens=max_tokens,
         ignore_cache=bool(opt_bool(body, "ignore_cache")),
         conversation_id=opt_str(body, "conversation_id"),
         source="v1",
+        params=params_from_openai(body),
     )
     return V1Input(chat, bool(opt_bool(body, "stream")), include_usage)
 
@@ -99,12 +71,14 @@ def _finish(result: Result) -> str:
     return reason if reason in _FINISH else "stop"
 
 
-def _usage(result: Result) -> dict[str, int]:
+def _usage(result: Result) -> dict[str, Any]:
+    """OpenAI's usage object, plus `estimated` (our count, not the provider's, for some of it)."""
     usage = result.usage
     return {
         "prompt_tokens": usage.prompt,
         "completion_tokens": usage.completion,
         "total_tokens": usage.total,
+        "estimated": usage.estimated,
     }
 
 
@@ -112,6 +86,17 @@ def _details(result: Result, redactor: Redactor) -> dict[str, Any]:
     data = record(result, redactor)
     data.pop("response_text", None)
     return data
+
+
+def _message(result: Result) -> dict[str, Any]:
+    """The assistant message: `content` null when the model only called tools (as OpenAI)."""
+    if not result.tool_calls:
+        return {"role": "assistant", "content": result.response_text}
+    return {
+        "role": "assistant",
+        "content": result.response_text or None,
+        "tool_calls": [call.as_dict() for call in result.tool_calls],
+    }
 
 
 def completion(result: Result, redactor: Redactor) -> dict[str, Any]:
@@ -124,7 +109,7 @@ def completion(result: Result, redactor: Redactor) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": result.response_text},
+                "message": _message(result),
                 "finish_reason": _finish(result),
                 "logprobs": None,
             }
@@ -135,26 +120,26 @@ def completion(result: Result, redactor: Redactor) -> dict[str, Any]:
     }
 
 
+def model_object(row: dict[str, Any]) -> dict[str, Any]:
+    """One `model` object; our details (capabilities included) under `x_llmrouter`."""
+    return {
+        "id": row["id"],
+        "object": "model",
+        "created": 0,
+        "owned_by": row["provider"],
+        EXTRA_FIELD: {
+            "label": row["label"],
+            "context_window": row["context_window"],
+            "status": row["status"],
+            "replacement": row["replacement"],
+            "capabilities": row["capabilities"],
+        },
+    }
+
+
 def model_list(rows: list[dict[str, Any]], usable: set[str]) -> dict[str, Any]:
     """A `list` of `model` objects: every catalog model that is not retired."""
-    return {
-        "object": "list",
-        "data": [
-            {
-                "id": row["id"],
-                "object": "model",
-                "created": 0,
-                "owned_by": row["provider"],
-                EXTRA_FIELD: {
-                    "label": row["label"],
-                    "context_window": row["context_window"],
-                    "status": row["status"],
-                },
-            }
-            for row in rows
-            if row["id"] in usable
-        ],
-    }
+    return {"object": "list", "data": [model_object(row) for row in rows if row["id"] in usable]}
 
 
 class OpenAIStreamShape:
@@ -177,18 +162,26 @@ class OpenAIStreamShape:
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
         }
 
-    def opening(self, model: str, started: Started | None) -> bytes:
+    def opening(self, model: str, started: Started | None, text_first: bool = True) -> bytes:
         self._model = model
         self._id = f"chatcmpl-{started.prompt_id}" if started else "chatcmpl-unknown"
-        return sse(self._chunk({"role": "assistant", "content": ""}, None))
+        # A reply that starts with a tool call has no content, as OpenAI's own streams show.
+        return sse(self._chunk({"role": "assistant", "content": "" if text_first else None}, None))
 
     def delta(self, text: str) -> bytes:
         return sse(self._chunk({"content": text}, None))
+
+    def tool_call(self, delta: ToolCallDelta) -> bytes:
+        return sse(self._chunk({"tool_calls": [delta.as_openai()]}, None))
 
     def done(self, result: Result) -> bytes:
         self._model = result.model_used or self._model
         last = self._chunk({}, _finish(result))
         last[EXTRA_FIELD] = _details(result, self._redactor)
+        if not self._include_usage:
+            # Every stream ends with its usage: alongside finish_reason unless the client
+            # asked for OpenAI's separate usage chunk.
+            last["usage"] = _usage(result)
         out = sse(last)
         if self._include_usage:
             usage_chunk = self._chunk({}, None)

@@ -1,12 +1,19 @@
-"""The OpenAPI 3.1 description of the server's API, as data."""
+"""The OpenAPI 3.1 description of the server's API, as data.
+
+Request fields of /v1/chat/completions (and the OpenAI parameters /chat takes) come from
+parameters.PARAMETERS; attempt outcomes and model capabilities from the core's own lists.
+"""
 
 from __future__ import annotations
 
 import json
 from functools import cache
-from typing import Any
+from typing import Any, get_args
 
 from .. import __version__
+from ..core.capabilities import CAPABILITY_HELP
+from ..core.types import AttemptOutcome
+from .parameters import CHAT_PARAMETERS, PARAMETERS, Param
 
 JSON = "application/json"
 SSE = "text/event-stream"
@@ -65,21 +72,30 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
 
 _BOOL_QUERY = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no", "on", "off"]}
 
+
+def _described(param: Param) -> dict[str, Any]:
+    """A parameter's schema with what the router does with it."""
+    what = {
+        "router": "",
+        "passed": "Passed to the provider when the model accepts it, else refused by name. ",
+        "accepted": "Accepted, not sent. ",
+        "refused": "Refused (400 naming it) unless null"
+        + "".join(f" or {json.dumps(n)}" for n in param.neutral)
+        + ": ",
+    }[param.handling]
+    extension = "Extension. " if param.extension else ""
+    return {**param.schema, "description": f"{extension}{what}{param.note}".strip()}
+
+
 _ATTEMPT = _obj(
     {
         "model": {"type": "string"},
         "provider": {"type": "string"},
         "outcome": {
             "type": "string",
-            "enum": [
-                "ok",
-                "cache_hit",
-                "error",
-                "timeout",
-                "skipped_no_key",
-                "skipped_circuit_open",
-                "cancelled",
-            ],
+            "enum": list(get_args(AttemptOutcome)),
+            "description": "skipped_unsupported: the model cannot honour a parameter of the "
+            "request (message says which); skipped_no_key / skipped_circuit_open: not tried.",
         },
         "status": _nullable("integer"),
         "error": _nullable("string"),
@@ -118,6 +134,7 @@ _CHAT_RESULT = _obj(
         "status": {"type": "string", "enum": ["ok", "error", "cancelled"]},
         "finish_reason": _nullable("string"),
         "truncated": {"type": "boolean"},
+        "tool_calls": {"type": "array", "items": _ref("ToolCall")},
         "template_id": _nullable("string"),
         "conversation_id": _nullable("string"),
         "error": _nullable("string"),
@@ -173,8 +190,11 @@ _CHAT_REQUEST = _obj(
         "model": {"type": "string", "description": "Same as the model query parameter."},
         "ignore_cache": {"type": "boolean"},
         "stream": {"type": "boolean"},
+        **{p.name: _described(p) for p in CHAT_PARAMETERS},
     },
-    description="Unknown fields are ignored.",
+    description="Unknown fields are ignored. OpenAI parameters /chat does not take (tools, "
+    "n, logprobs, logit_bias…) are refused by name when set: send those to "
+    "/v1/chat/completions.",
 )
 
 _CHAT_EVENT = {
@@ -191,6 +211,10 @@ _CHAT_EVENT = {
             ["type", "prompt_id", "model"],
         ),
         _obj({"type": {"const": "delta"}, "text": {"type": "string"}}, ["type", "text"]),
+        _obj(
+            {"type": {"const": "tool_call"}, "tool_call": _ref("ToolCallChunk")},
+            ["type", "tool_call"],
+        ),
         _obj({"type": {"const": "done"}, "result": _ref("ChatResult")}, ["type", "result"]),
         _obj(
             {
@@ -215,6 +239,11 @@ _ERROR = _obj(
         "detail": {"type": "string"},
         "prompt_id": {"type": "string"},
         "error_kind": _nullable("string"),
+        "param": {
+            "type": "string",
+            "description": "The request field at fault (`top_p`, `messages[1].content[0]`), "
+            "when there is one.",
+        },
         "attempts": {"type": "array", "items": _ref("Attempt")},
         "error": _ref("OpenAIErrorObject"),
     },
@@ -321,6 +350,7 @@ _MODEL_ROW = _obj(
         "replacement": _nullable("string"),
         "shutdown": _nullable("string"),
         "kind": _nullable("string"),
+        "capabilities": _ref("Capabilities"),
         "live": {
             "type": ["boolean", "null"],
             "description": "Only with ?live=true: listed "
@@ -396,32 +426,97 @@ _HEALTH = _obj(
 )
 
 _OPENAI_REQUEST = _obj(
-    {
-        "model": {"type": "string"},
-        "messages": {
-            "type": "array",
-            "minItems": 1,
-            "items": _obj(
-                {
-                    "role": {
-                        "type": "string",
-                        "enum": ["system", "developer", "user", "assistant"],
-                    },
-                    "content": {"type": ["string", "array"]},
-                },
-                ["role", "content"],
-            ),
-        },
-        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-        "max_tokens": {"type": "integer", "minimum": 1},
-        "max_completion_tokens": {"type": "integer", "minimum": 1},
-        "stream": {"type": "boolean"},
-        "stream_options": _obj({"include_usage": {"type": "boolean"}}),
-        "n": {"const": 1},
-        "ignore_cache": {"type": "boolean", "description": "Extension: skip the cache."},
-    },
+    {p.name: _described(p) for p in PARAMETERS},
     ["messages"],
-    description="Other OpenAI sampling options are accepted and ignored; tools are refused.",
+    additionalProperties=False,
+    description="Every OpenAI chat-completions parameter is passed to the provider (mapped "
+    "for Gemini) or refused with a 400 naming it and the model; unknown fields are refused "
+    'too. The README\'s "OpenAI parameters" table says which, per provider.',
+)
+
+_CONTENT_PART = {
+    "oneOf": [
+        _obj({"type": {"const": "text"}, "text": {"type": "string"}}, ["type", "text"]),
+        _obj(
+            {
+                "type": {"const": "image_url"},
+                "image_url": _obj(
+                    {
+                        "url": {
+                            "type": "string",
+                            "description": "A data:image/...;base64 URL, or http(s) when "
+                            "[routing] fetch_image_urls = true.",
+                        },
+                        "detail": {"enum": ["auto", "low", "high"]},
+                    },
+                    ["url"],
+                ),
+            },
+            ["type", "image_url"],
+        ),
+    ]
+}
+
+_V1_MESSAGE = _obj(
+    {
+        "role": {"enum": ["system", "developer", "user", "assistant", "tool"]},
+        "content": {
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": _ref("ContentPart")},
+                {"type": "null"},
+            ],
+            "description": "null only on an assistant message with tool_calls.",
+        },
+        "tool_calls": {"type": "array", "items": _ref("ToolCall")},
+        "tool_call_id": {
+            "type": "string",
+            "description": "On a tool message: the call it answers.",
+        },
+    },
+    ["role"],
+    description="Images only in user messages, tool_calls only on assistant messages.",
+)
+
+_TOOL_CALL = _obj(
+    {
+        "id": {"type": "string"},
+        "type": {"const": "function"},
+        "function": _obj(
+            {"name": {"type": "string"}, "arguments": {"type": "string"}}, ["name", "arguments"]
+        ),
+        "extra_content": {
+            "type": "object",
+            "description": "Gemini's thought signature ({google: {thought_signature}}); send "
+            "it back with the call.",
+        },
+    },
+    ["id", "type", "function"],
+)
+
+_TOOL_CALL_CHUNK = _obj(
+    {
+        "index": {"type": "integer"},
+        "id": {"type": "string"},
+        "type": {"const": "function"},
+        "function": _obj({"name": {"type": "string"}, "arguments": {"type": "string"}}),
+        "extra_content": {"type": "object"},
+    },
+    ["index", "function"],
+    description="A piece of a tool call: the first per index has id, type and the name; the "
+    "arguments arrive in pieces.",
+)
+
+_CAPABILITIES = _obj(
+    {
+        name: {"type": "array", "items": {"type": "string"}, "description": help_text}
+        if name == "reasoning_effort"
+        else {"type": "boolean", "description": help_text}
+        for name, help_text in CAPABILITY_HELP.items()
+    },
+    list(CAPABILITY_HELP),
+    description="What the model accepts beyond plain chat; a request needing more is refused "
+    "(or, for a fallback, skipped).",
 )
 
 _USAGE = _obj(
@@ -429,8 +524,14 @@ _USAGE = _obj(
         "prompt_tokens": {"type": "integer"},
         "completion_tokens": {"type": "integer"},
         "total_tokens": {"type": "integer"},
+        "estimated": {
+            "type": "boolean",
+            "description": "Counted by the router (tiktoken), not reported by the provider, "
+            "for at least part of the reply (e.g. an attempt whose stream broke).",
+        },
     },
-    ["prompt_tokens", "completion_tokens", "total_tokens"],
+    ["prompt_tokens", "completion_tokens", "total_tokens", "estimated"],
+    description="Summed over every attempt that produced text of this reply.",
 )
 
 _COMPLETION = _obj(
@@ -445,10 +546,19 @@ _COMPLETION = _obj(
                 {
                     "index": {"type": "integer"},
                     "message": _obj(
-                        {"role": {"const": "assistant"}, "content": {"type": "string"}},
+                        {
+                            "role": {"const": "assistant"},
+                            "content": {
+                                "type": ["string", "null"],
+                                "description": "null when the model only called tools.",
+                            },
+                            "tool_calls": {"type": "array", "items": _ref("ToolCall")},
+                        },
                         ["role", "content"],
                     ),
-                    "finish_reason": {"type": "string"},
+                    "finish_reason": {
+                        "enum": ["stop", "length", "content_filter", "tool_calls"],
+                    },
                 },
                 ["index", "message", "finish_reason"],
             ),
@@ -478,7 +588,14 @@ _CHUNK = {
                         {
                             "index": {"type": "integer"},
                             "delta": _obj(
-                                {"role": {"type": "string"}, "content": {"type": "string"}}
+                                {
+                                    "role": {"type": "string"},
+                                    "content": {"type": ["string", "null"]},
+                                    "tool_calls": {
+                                        "type": "array",
+                                        "items": _ref("ToolCallChunk"),
+                                    },
+                                }
                             ),
                             "finish_reason": _nullable("string"),
                         },
@@ -494,23 +611,28 @@ _CHUNK = {
     ],
 }
 
-_MODEL_LIST = _obj(
+_MODEL = _obj(
     {
-        "object": {"const": "list"},
-        "data": {
-            "type": "array",
-            "items": _obj(
-                {
-                    "id": {"type": "string"},
-                    "object": {"const": "model"},
-                    "created": {"type": "integer"},
-                    "owned_by": {"type": "string"},
-                    "x_llmrouter": {"type": "object"},
-                },
-                ["id", "object", "created", "owned_by"],
-            ),
-        },
+        "id": {"type": "string"},
+        "object": {"const": "model"},
+        "created": {"type": "integer"},
+        "owned_by": {"type": "string", "description": "The provider."},
+        "x_llmrouter": _obj(
+            {
+                "label": {"type": "string"},
+                "context_window": _nullable("integer"),
+                "status": {"type": "string"},
+                "replacement": _nullable("string"),
+                "capabilities": _ref("Capabilities"),
+            },
+            ["status", "capabilities"],
+        ),
     },
+    ["id", "object", "created", "owned_by"],
+)
+
+_MODEL_LIST = _obj(
+    {"object": {"const": "list"}, "data": {"type": "array", "items": _ref("Model")}},
     ["object", "data"],
 )
 
@@ -537,6 +659,12 @@ SCHEMAS: dict[str, Any] = {
     "Usage": _USAGE,
     "ChatCompletion": _COMPLETION,
     "ChatCompletionChunk": _CHUNK,
+    "V1Message": _V1_MESSAGE,
+    "ContentPart": _CONTENT_PART,
+    "ToolCall": _TOOL_CALL,
+    "ToolCallChunk": _TOOL_CALL_CHUNK,
+    "Capabilities": _CAPABILITIES,
+    "Model": _MODEL,
     "ModelList": _MODEL_LIST,
 }
 
@@ -641,6 +769,26 @@ PATHS: dict[str, Any] = {
         "get": {
             "summary": "OpenAI-compatible model list",
             "responses": {"200": _json(_ref("ModelList"), "Models"), **_errors(*_COMMON)},
+        }
+    },
+    "/v1/models/{model}": {
+        "get": {
+            "summary": "One model (client.models.retrieve), with its capabilities",
+            "parameters": [
+                {
+                    "name": "model",
+                    "in": "path",
+                    "required": True,
+                    "description": "A catalog model id; its / may be sent as it is or as %2F "
+                    "(the openai SDK encodes it). Retired ids answer too (they are served by "
+                    "their replacement).",
+                    "schema": {"type": "string"},
+                }
+            ],
+            "responses": {
+                "200": _json(_ref("Model"), "The model"),
+                **_errors(404, *_COMMON),
+            },
         }
     },
     "/openapi.json": {

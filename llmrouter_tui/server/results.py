@@ -8,7 +8,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from ..core.redact import Redactor
-from ..core.types import Result, Started
+from ..core.types import Result, Started, ToolCallDelta
 from .asgi import HTTPError, dumps
 from .types import Receive
 
@@ -106,14 +106,15 @@ def sse(payload: Any) -> bytes:
 class ChatStreamShape:
     """Events of `POST /chat?stream=true`.
 
-    `start` (prompt_id, model…), `delta` (text) per piece, then exactly one of `done` (the
-    full record, as the non-streaming reply) or `error` (`{"error": {...}}`, never a normal end).
+    `start` (prompt_id, model…), `delta` (text) per piece (`tool_call`, OpenAI's streamed
+    tool-call entry, for a model that calls a tool), then exactly one of `done` (the full
+    record, as the non-streaming reply) or `error` (`{"error": {...}}`, never a normal end).
     """
 
     def __init__(self, redactor: Redactor) -> None:
         self._redactor = redactor
 
-    def opening(self, model: str, started: Started | None) -> bytes:
+    def opening(self, model: str, started: Started | None, text_first: bool = True) -> bytes:
         return sse(
             {
                 "type": "start",
@@ -126,6 +127,9 @@ class ChatStreamShape:
 
     def delta(self, text: str) -> bytes:
         return sse({"type": "delta", "text": text})
+
+    def tool_call(self, delta: ToolCallDelta) -> bytes:
+        return sse({"type": "tool_call", "tool_call": delta.as_openai()})
 
     def done(self, result: Result) -> bytes:
         return sse({"type": "done", "result": record(result, self._redactor)})

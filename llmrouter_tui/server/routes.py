@@ -4,24 +4,26 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, InputError
 from ..core.redact import Redactor
+from ..core.router import Prepared
 from ..core.runtime import Runtime
 from ..core.types import Result
 from . import openapi
 from .asgi import HTTPError, Request, send_json
 from .errors import send_http_error
 from .live import live_models, merge_live
-from .openai_api import OpenAIStreamShape, completion, model_list, parse_v1
+from .openai_api import OpenAIStreamShape, completion, model_list, model_object, parse_v1
 from .results import ChatStreamShape, failure_error, record, unless_disconnected
 from .sse import StreamShape, relay
 from .types import Send
-from .validation import parse_chat, parse_rate, query_bool
+from .validation import field_error, input_error, parse_chat, parse_rate, query_bool
 
 MODELS_NOTE = (
     "Model names are case-sensitive and must match those listed here. A retired model id "
@@ -51,17 +53,25 @@ def _reload_templates(ctx: Context) -> str | None:
     return None
 
 
+@contextmanager
+def _named_fields(redactor: Redactor) -> Iterator[None]:
+    """Parsing and checking a request: every InputError becomes a 400 naming its field."""
+    try:
+        yield
+    except InputError as exc:
+        raise input_error(exc, redactor) from None
+
+
 async def _routed(
     ctx: Context,
     request: Request,
     send: Send,
-    chat: Any,
+    prepared: Prepared,
     stream: bool,
     shape: StreamShape,
     whole: Callable[[Result], Any],
 ) -> None:
     router = ctx.runtime.router
-    prepared = router.prepare(chat)
     if stream:
 
         async def early_failure(result: Result) -> None:
@@ -88,12 +98,16 @@ async def chat(ctx: Context, request: Request, send: Send) -> None:
     body = await request.json()
     if isinstance(body, dict) and ("template_id" in body or "template" in body):
         _reload_templates(ctx)
-    parsed = parse_chat(request, body, ctx.runtime.templates)
+    with _named_fields(ctx.redactor):
+        parsed = parse_chat(
+            request, body, ctx.runtime.templates, ctx.runtime.settings.default_model
+        )
+        prepared = ctx.runtime.router.prepare(parsed.request)
     await _routed(
         ctx,
         request,
         send,
-        parsed.request,
+        prepared,
         parsed.stream,
         ChatStreamShape(ctx.redactor),
         lambda result: record(result, ctx.redactor),
@@ -102,12 +116,15 @@ async def chat(ctx: Context, request: Request, send: Send) -> None:
 
 async def chat_completions(ctx: Context, request: Request, send: Send) -> None:
     """POST /v1/chat/completions: OpenAI's chat.completion or chunk stream."""
-    parsed = parse_v1(await request.json())
+    body = await request.json()
+    with _named_fields(ctx.redactor):
+        parsed = parse_v1(body, ctx.runtime.settings.default_model)
+        prepared = ctx.runtime.router.prepare(parsed.request)
     await _routed(
         ctx,
         request,
         send,
-        parsed.request,
+        prepared,
         parsed.stream,
         OpenAIStreamShape(ctx.redactor, parsed.include_usage),
         lambda result: completion(result, ctx.redactor),
@@ -150,6 +167,22 @@ async def v1_models(ctx: Context, request: Request, send: Send) -> None:
     """GET /v1/models: OpenAI's model list."""
     runtime = ctx.runtime
     await send_json(send, 200, model_list(runtime.model_rows(), set(runtime.catalog.usable_ids())))
+
+
+async def v1_model(ctx: Context, request: Request, send: Send) -> None:
+    """GET /v1/models/{model}: one model object (retired ids too: they are still served)."""
+    model_id = request.path[len(MODEL_PREFIX) :]
+    for row in ctx.runtime.model_rows():
+        if row["id"] == model_id:
+            await send_json(send, 200, model_object(row))
+            return
+    raise field_error(
+        404,
+        f"model {model_id!r} does not exist; GET /v1/models lists the models "
+        "(PROVIDER:MODEL ids work in requests but are not listed)",
+        "model",
+        "model_not_found",
+    )
 
 
 async def templates(ctx: Context, request: Request, send: Send) -> None:
@@ -206,10 +239,21 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/health": {"GET": health},
     "/v1/chat/completions": {"POST": chat_completions},
     "/v1/models": {"GET": v1_models},
+    "/v1/models/{model}": {"GET": v1_model},
     "/openapi.json": {"GET": openapi_json},
 }
+MODEL_PREFIX = "/v1/models/"  # model ids contain "/": everything after it is the id
 
 OPEN_PATHS = frozenset({"/health"})  # answered without a token
+
+
+def find_route(path: str) -> dict[str, Handler] | None:
+    """The methods served at `path` (None: no endpoint). `/v1/models/ID` takes ids with "/"
+    sent as they are or percent-encoded (the openai SDK sends %2F; the path arrives decoded)."""
+    methods = ROUTES.get(path)
+    if methods is None and path.startswith(MODEL_PREFIX) and len(path) > len(MODEL_PREFIX):
+        return ROUTES["/v1/models/{model}"]
+    return methods
 
 
 def not_found(path: str) -> HTTPError:

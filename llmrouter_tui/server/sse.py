@@ -1,9 +1,9 @@
 """Relay a router event stream to an ASGI client as server-sent events.
 
-Headers wait for the first piece of text, so a request that fails before any text gets a
-proper HTTP error status instead of a 200 stream. After that, a failure becomes the shape's
-error event and the stream ends without its normal end marker. A client that disconnects
-cancels the routing (the router records the request as cancelled).
+Headers wait for the first piece of the reply (text or a tool call), so a request that fails
+before any gets a proper HTTP error status instead of a 200 stream. After that, a failure
+becomes the shape's error event and the stream ends without its normal end marker. A client
+that disconnects cancels the routing (the router records the request as cancelled).
 """
 
 from __future__ import annotations
@@ -13,7 +13,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Protocol
 
-from ..core.types import AttemptFailed, Delta, Done, Event, Failed, Result, Started
+from ..core.types import (
+    AttemptFailed,
+    Delta,
+    Done,
+    Event,
+    Failed,
+    Result,
+    Started,
+    ToolCallDelta,
+)
 from .types import Receive, Send
 
 SSE_HEADERS = [
@@ -26,9 +35,14 @@ SSE_HEADERS = [
 class StreamShape(Protocol):
     """Bytes for each stage of a stream (one or more complete SSE events each)."""
 
-    def opening(self, model: str, started: Started | None) -> bytes: ...
+    def opening(self, model: str, started: Started | None, text_first: bool = True) -> bytes:
+        """The start of the stream; `text_first` is False when the reply opens with a tool
+        call."""
+        ...
 
     def delta(self, text: str) -> bytes: ...
+
+    def tool_call(self, delta: ToolCallDelta) -> bytes: ...
 
     def done(self, result: Result) -> bytes: ...
 
@@ -72,15 +86,18 @@ async def relay(
         async with aclosing(events) as stream:
             async for event in stream:
                 kind = type(event)
-                if kind is Delta:
-                    if head_sent:
-                        chunk = shape.delta(event.text)  # type: ignore[union-attr]
-                    else:
+                if kind is Delta or kind is ToolCallDelta:
+                    chunk = b""
+                    if not head_sent:
                         head_sent = True
                         await send(
                             {"type": "http.response.start", "status": 200, "headers": SSE_HEADERS}
                         )
-                        chunk = shape.opening(model, started) + shape.delta(event.text)  # type: ignore[union-attr]
+                        chunk = shape.opening(model, started, kind is Delta)
+                    if kind is Delta:
+                        chunk += shape.delta(event.text)  # type: ignore[union-attr]
+                    else:
+                        chunk += shape.tool_call(event)  # type: ignore[arg-type]
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 elif kind is Started:
                     started = event  # type: ignore[assignment]

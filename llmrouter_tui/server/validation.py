@@ -1,18 +1,26 @@
 """Turn /chat and /rate inputs (query string + JSON body) into checked values.
 
-Every check names the field it rejects. Unknown body fields are ignored, as the original
-FastAPI app did, so old scripts that send extra keys keep working.
+Every check names the field it rejects (and sets the error's `param` to it). Unknown body
+fields are ignored, as the original FastAPI app did, so old scripts that send extra keys keep
+working; OpenAI parameters /chat does not take (tools, n, logit_bias…) are refused by name,
+never dropped (see parameters.PARAMETERS).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.capabilities import UnsupportedParameterError
+from ..core.errors import InputError, UnknownModelError
+from ..core.params import params_from_openai
+from ..core.redact import Redactor
 from ..core.templates import TemplateSet
 from ..core.types import ChatRequest
 from .asgi import HTTPError, Request
+from .parameters import BY_NAME, CHAT_PARAMETERS, FieldRefused, refusal_message
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -34,9 +42,47 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
+# Request fields an error may name in `param` (the OpenAI parameters and /chat's own).
+_FIELDS = frozenset(
+    {*BY_NAME, "prompt", "template_id", "template_vars", "system", "prompt_id", "rating"}
+)
+_FIELD_PATH = re.compile(r"[A-Za-z_]\w*(?:\[\d+\]|\.[A-Za-z_]\w*)*")
+
+
+def param_of(text: str) -> str | None:
+    """The request field a message starts with (`messages[2].content[0].image_url.url`,
+    `top_p`), if it starts with one."""
+    match = _FIELD_PATH.match(text)
+    if match is None or match.group().split("[")[0].split(".")[0] not in _FIELDS:
+        return None
+    return match.group()
+
+
+def field_error(status: int, detail: str, param: str | None, kind: str | None = None) -> HTTPError:
+    """An HTTPError whose body names the field at fault (`param`) and, if any, the kind."""
+    extra: dict[str, Any] = {}
+    if param is not None:
+        extra["param"] = param
+    if kind is not None:
+        extra["error_kind"] = kind
+    return HTTPError(status, detail, extra=extra)
+
+
+def input_error(exc: InputError, redactor: Redactor) -> HTTPError:
+    """The core's (or the parameter table's) InputError as an HTTP error naming its field."""
+    detail = redactor.text(str(exc))
+    if isinstance(exc, UnsupportedParameterError):
+        return field_error(exc.http_status, detail, exc.parameter, "unsupported_parameter")
+    if isinstance(exc, FieldRefused):
+        return field_error(exc.http_status, detail, exc.field, exc.code)
+    if isinstance(exc, UnknownModelError):
+        return field_error(exc.http_status, detail, "model", "model_not_found")
+    return field_error(exc.http_status, detail, param_of(str(exc)))
+
+
 def bad(field: str, expected: str, value: object) -> HTTPError:
     """400 naming the field, what it must be and what was sent."""
-    return HTTPError(400, f"{field} must be {expected}; got {_type_name(value)}")
+    return field_error(400, f"{field} must be {expected}; got {_type_name(value)}", param_of(field))
 
 
 def opt_str(body: Mapping[str, Any], field: str) -> str | None:
@@ -155,10 +201,40 @@ class ChatInput:
     stream: bool
 
 
-def parse_chat(request: Request, body: Any, templates: TemplateSet) -> ChatInput:
+# /chat's own fields that share a name with an OpenAI parameter (checked by parse_chat).
+_CHAT_OWN = frozenset(
+    {"model", "messages", "temperature", "max_tokens", "stream", "ignore_cache", "conversation_id"}
+)
+
+
+def _chat_refusals(body: Mapping[str, Any], model: str) -> None:
+    """Refuse OpenAI parameters /chat does not take, when set to something that would change
+    the answer (a value that means the default, like n = 1, passes)."""
+    for name, value in body.items():
+        param = BY_NAME.get(name)
+        if param is None or param.chat or name in _CHAT_OWN:
+            continue
+        if param.handling == "refused" and not param.is_neutral(value):
+            raise FieldRefused(name, "unsupported_parameter", refusal_message(param, model))
+        if param.handling == "passed" and not params_from_openai({name: value}).is_empty():
+            raise FieldRefused(
+                name,
+                "unsupported_parameter",
+                f"{name} is not accepted by POST /chat; send it to POST /v1/chat/completions, "
+                "which takes every OpenAI parameter (tools and tool messages included)",
+            )
+
+
+def parse_chat(
+    request: Request, body: Any, templates: TemplateSet, default_model: str
+) -> ChatInput:
     """/chat: query `model`, `ignore_cache`, `stream` plus the JSON body."""
     body = require_object(body, "with prompt, template_id or messages")
     model = merge("model", request.query_value("model"), opt_str(body, "model"))
+    _chat_refusals(body, model if model is not None else default_model)
+    max_tokens = opt_int(body, "max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = opt_int(body, "max_tokens")
     ignore_cache = merge(
         "ignore_cache", query_bool(request, "ignore_cache"), opt_bool(body, "ignore_cache")
     )
@@ -191,10 +267,13 @@ def parse_chat(request: Request, body: Any, templates: TemplateSet) -> ChatInput
         messages=messages,
         system=opt_str(body, "system"),
         temperature=opt_number(body, "temperature"),
-        max_tokens=opt_int(body, "max_tokens"),
+        max_tokens=max_tokens,
         ignore_cache=bool(ignore_cache),
         conversation_id=opt_str(body, "conversation_id"),
         source="serve",
+        params=params_from_openai(
+            {p.name: body[p.name] for p in CHAT_PARAMETERS if p.name in body}
+        ),
     )
     return ChatInput(chat, bool(stream))
 

@@ -151,6 +151,13 @@ def gemini_messages(body: Any) -> list[dict[str, str]]:
     return out
 
 
+def prefill_of(messages: list[dict[str, str]]) -> str | None:
+    """The text of a trailing assistant message (a prefill the model should continue)."""
+    if len(messages) > 1 and messages[-1].get("role") == "assistant" and messages[-1]["content"]:
+        return messages[-1]["content"]
+    return None
+
+
 def count_prompt_tokens(messages: Iterable[dict[str, str]]) -> int:
     """Rough prompt size: whitespace-separated words across all messages."""
     return sum(len(m.get("content", "").split()) for m in messages)
@@ -629,6 +636,63 @@ def oa_content_filter(reason: str | None) -> bytes:
         "invalid_request_error",
         "content_filter",
     )
+
+
+# Error body shapes of OpenAI-compatible servers (Fault.error_shape):
+#   object  {"error": {"message", "type", "code"}}  OpenAI, Groq, llama.cpp, LiteLLM, OpenRouter
+#   string  {"error": "text"}                        Ollama, LM Studio, TGI
+#   flat    {"object": "error", "message", "type", "code"}  older vLLM, Mistral
+#   text    the message as plain text                proxies, `event: error` data
+ERROR_SHAPES = frozenset({"object", "string", "flat", "text"})
+DEFAULT_ERROR_MESSAGE = "The server had an error while processing your request. Sorry about that!"
+
+
+def _error_fields(message: str, type_: str | None, code: str | int | None) -> dict[str, Any]:
+    fields: dict[str, Any] = {"message": message} if message else {}
+    if type_ is not None:
+        fields["type"] = type_
+    if code is not None:
+        fields["code"] = code
+    return fields
+
+
+def oa_error_body(shape: str, message: str, type_: str | None, code: str | int | None) -> bytes:
+    """An error body in one of ERROR_SHAPES (`message`, `type` and `code` only where given)."""
+    if shape == "string":
+        return dumps({"error": message})
+    if shape == "flat":
+        return dumps({"object": "error", **_error_fields(message, type_, code), "param": None})
+    if shape == "text":
+        return message.encode()
+    return dumps({"error": _error_fields(message, type_, code)})
+
+
+def oa_error_event(
+    kind: str, shape: str | None, message: str, type_: str | None, code: str | int | None
+) -> bytes:
+    """The SSE bytes of an error sent inside a 200 stream (Fault kinds error_*), then [DONE]
+    as vLLM, SGLang and llama.cpp send it."""
+    if kind == "error_string":
+        event = b"data: " + dumps({"error": message})
+    elif kind == "error_event":
+        event = b"event: error\ndata: " + oa_error_body(shape or "object", message, type_, code)
+    elif kind == "error_field":  # llama.cpp server builds of 2025: a non-standard SSE field
+        event = b"error: " + dumps(_error_fields(message, type_, code))
+    elif kind == "error_finish":  # OpenRouter: an error chunk that also ends the choice
+        event = b"data: " + dumps(
+            {
+                "id": "gen-fake-error",
+                "object": "chat.completion.chunk",
+                "provider": "fake",
+                "error": _error_fields(message, None, code),
+                "choices": [
+                    {"index": 0, "delta": {"content": ""}, "finish_reason": "error"},
+                ],
+            }
+        )
+    else:  # error_object_midstream
+        event = b"data: " + dumps({"error": _error_fields(message, type_, code)})
+    return event + b"\n\n" + DONE_EVENT
 
 
 def not_found(method: str, path: str) -> bytes:

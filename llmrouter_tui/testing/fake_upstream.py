@@ -45,9 +45,20 @@ FAULT_KINDS = frozenset(
         "content_filter",
         "context_length",
         "truncated_length",
+        "error_string",
+        "error_object_midstream",
+        "error_event",
+        "error_field",
+        "error_finish",
+        "json_instead_of_stream",
     }
 )
-_AT_CHUNK = frozenset({"cut", "stall", "malformed_chunk"})
+# Errors sent inside a 200 stream after `after_chunks` chunks (OpenAI-style wire formats).
+_MIDSTREAM_ERRORS = frozenset(
+    {"error_string", "error_object_midstream", "error_event", "error_field", "error_finish"}
+)
+_AT_CHUNK = frozenset({"cut", "stall", "malformed_chunk"}) | _MIDSTREAM_ERRORS
+_TEXT = b"text/plain; charset=utf-8"
 _GEMINI_ACTIONS = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
 
 _JSON = b"application/json"
@@ -93,12 +104,31 @@ class Fault:
       cut               close mid-body after `after_chunks` chunks / half the JSON.
       stall             pause `delay_s` after `after_chunks` chunks / before the body.
       malformed_chunk   a `data: {not json` event after `after_chunks` / 200 invalid JSON.
-      no_done           stream ends cleanly without `data: [DONE]`.
+      no_done           stream ends cleanly without `data: [DONE]`; with `delay_s`, the
+                        body then stays open that long (a server that never closes it).
       reset             TCP RST right after the request, before any byte.
       non_json          502 text/html body.
       content_filter    Groq/OpenAI 400 content_filter; Gemini 200 promptFeedback block.
       context_length    400 context-length error in the provider's shape.
       truncated_length  shortened reply ending with `length` / `MAX_TOKENS`.
+
+    Errors inside a 200 reply, as OpenAI-compatible servers send them, from `message` (None:
+    fake_payloads.DEFAULT_ERROR_MESSAGE; "": no message field), `code` (a string or a
+    number) and `error_type`. In a stream they come after `after_chunks` content chunks,
+    followed by `data: [DONE]`; a non-stream request gets the error as its whole 200 JSON
+    body instead.
+      error_string            `data: {"error": "<message>"}` (Ollama, LM Studio, TGI).
+      error_object_midstream  `data: {"error": {"message", "type", "code"}}` (OpenAI, vLLM,
+                              SGLang, LiteLLM with string codes, llama.cpp since late 2025).
+      error_event             `event: error` + `data:` in `error_shape` ("text": plain text).
+      error_field             llama.cpp's non-standard `error: {"message", "type", "code"}`.
+      error_finish            OpenRouter: a chunk with `error` {code, message} and a choice
+                              with finish_reason "error".
+      json_instead_of_stream  a stream request answered with the whole application/json
+                              reply (text, tool calls, usage); with `error_shape`, with that
+                              error body instead (LM Studio answers errors so, at HTTP 200).
+    `error_shape` (P.ERROR_SHAPES: object, string, flat, text) also makes a `status` fault
+    answer with that body shape instead of the provider's own (Ollama's `{"error": "…"}`…).
 
     `times` is decremented in place on each use; the fault stops matching at zero.
     Faults never apply to model listings, and a request failing auth consumes none.
@@ -114,11 +144,15 @@ class Fault:
     delay_s: float = 0.0
     after_chunks: int = 2
     message: str | None = None
-    code: str | None = None
+    code: str | int | None = None
+    error_shape: str | None = None
+    error_type: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {FAULT_KINDS}")
+        if self.error_shape is not None and self.error_shape not in P.ERROR_SHAPES:
+            raise ValueError(f"unknown error shape {self.error_shape!r}")
 
 
 @dataclass(slots=True)
@@ -169,6 +203,8 @@ class FakeUpstream:
         self.chunk_delay_s = chunk_delay_s
         self.valid_keys = valid_keys
         self.reply_fn: ReplyFn = default_reply
+        # Models that answer a trailing assistant message (prefill) with a 400.
+        self.refuse_prefill: set[str] = set()
         self.models: dict[str, list[str]] = {k: list(v) for k, v in DEFAULT_MODELS.items()}
         # path -> (content type, body) served to GET as they are (e.g. images to fetch).
         self.files: dict[str, tuple[str, bytes]] = {}
@@ -283,6 +319,7 @@ class FakeUpstream:
             self._faults.clear()
             self.errors.clear()
             self.files.clear()
+            self.refuse_prefill.clear()
 
     def add_fault(self, fault: Fault) -> None:
         """Queue a fault; the first matching one with `times` left applies to a request."""
@@ -544,6 +581,16 @@ class FakeUpstream:
             writer.write(self._whole_bytes(conn, status, err, _JSON, extra))
             return
         messages = P.gemini_messages(body) if gemini else P.openai_messages(body)
+        prefill = P.prefill_of(messages)
+        if prefill is not None and model in self.refuse_prefill:
+            err = P.oa_error(
+                "This model does not support assistant message prefill; the last message "
+                "must have role user",
+                "invalid_request_error",
+                "invalid_request",
+            )
+            writer.write(self._whole_bytes(conn, 400, err, _JSON, extra))
+            return
         prompt_tokens = P.count_prompt_tokens(messages)
         scripted = F.plan(provider, model, body)
         if self.fast:
@@ -552,13 +599,19 @@ class FakeUpstream:
             reply = Reply([], prompt_tokens, tool_calls=scripted.tool_calls)
         elif scripted.text is not None:
             reply = Reply(P.split_chunks(scripted.text), prompt_tokens)
+        elif prefill is not None:
+            # Like a real model, continue the assistant's text: the rest of its own answer
+            # (another model's beginning is continued from the same place in its own).
+            whole = self.reply_fn(provider, model, messages[:-1])
+            rest = whole[len(prefill) :]
+            reply = Reply(P.split_chunks(rest) if rest else [], prompt_tokens)
         else:
             reply = Reply(P.split_chunks(self.reply_fn(provider, model, messages)), prompt_tokens)
         if kind == "truncated_length" and reply.chunks:
             reply.chunks = reply.chunks[: max(1, len(reply.chunks) // 2)]
             reply.truncated = True
         rid = f"fake{next(self._ids):06d}"
-        if route.stream and route.sse:
+        if route.stream and route.sse and kind != "json_instead_of_stream":
             head, content, tail = self._stream_events(provider, model, rid, body, reply)
             await self._send_stream(conn, writer, fault, head, content, tail, extra)
         else:
@@ -629,15 +682,26 @@ class FakeUpstream:
             if retry_s is None and f.retry_after_ms is not None:
                 retry_s = f.retry_after_ms / 1000
             hdrs = list(extra)
-            if gemini:
-                err = P.gm_status_error(f.status, model, retry_s, f.message, f.code)
+            code = None if f.code is None else str(f.code)
+            ctype = _JSON
+            if f.error_shape is not None:  # another server's error body (Ollama, vLLM…)
+                err, ctype = self._error_body(f)
+            elif gemini:
+                err = P.gm_status_error(f.status, model, retry_s, f.message, code)
             else:
-                err = P.oa_status_error(f.status, model, retry_s, f.message, f.code)
+                err = P.oa_status_error(f.status, model, retry_s, f.message, code)
+            if not gemini:
                 if f.retry_after_s is not None:
                     hdrs.append((b"retry-after", P.fmt_seconds(f.retry_after_s).encode()))
                 if f.retry_after_ms is not None:
                     hdrs.append((b"retry-after-ms", str(f.retry_after_ms).encode()))
-            writer.write(self._whole_bytes(conn, f.status, err, _JSON, tuple(hdrs)))
+            writer.write(self._whole_bytes(conn, f.status, err, ctype, tuple(hdrs)))
+            return True
+        if (kind in _MIDSTREAM_ERRORS and not (route.stream and route.sse)) or (
+            kind == "json_instead_of_stream" and f.error_shape is not None
+        ):
+            err, ctype = self._error_body(f)  # the whole answer, at HTTP 200
+            writer.write(self._whole_bytes(conn, 200, err, ctype, extra))
             return True
         if kind == "non_json":
             html = P.HTML_BAD_GATEWAY
@@ -660,7 +724,17 @@ class FakeUpstream:
                 out, ctype = P.sse(blocked), _SSE
             writer.write(self._whole_bytes(conn, 200, out, ctype, extra))
             return True
-        return False  # malformed_chunk, no_done, truncated_length shape the normal reply
+        # malformed_chunk, no_done, truncated_length, json_instead_of_stream and errors
+        # mid-stream shape the normal reply
+        return False
+
+    @staticmethod
+    def _error_body(f: Fault) -> tuple[bytes, bytes]:
+        """(body, content type) of a fault's error in its shape (error_string: string)."""
+        shape = f.error_shape or ("string" if f.kind == "error_string" else "object")
+        message = P.DEFAULT_ERROR_MESSAGE if f.message is None else f.message
+        body = P.oa_error_body(shape, message, f.error_type, f.code)
+        return body, _TEXT if shape == "text" else _JSON
 
     # ------------------------------------------------------------------ writing
 
@@ -688,7 +762,7 @@ class FakeUpstream:
         extra: tuple[tuple[bytes, bytes], ...],
     ) -> None:
         kind = f.kind if f else None
-        if f is None or kind in ("no_done", "truncated_length"):
+        if f is None or kind in ("no_done", "truncated_length", "json_instead_of_stream"):
             writer.write(self._whole_bytes(conn, 200, body, _JSON, extra))
             return
         if kind == "slow_first_token":
@@ -748,6 +822,14 @@ class FakeUpstream:
                 elif kind == "stall":
                     await flush()
                     await asyncio.sleep(f.delay_s)
+                elif kind in _MIDSTREAM_ERRORS:  # the error, [DONE], and the stream ends
+                    message = P.DEFAULT_ERROR_MESSAGE if f.message is None else f.message
+                    pending.append(
+                        P.oa_error_event(kind, f.error_shape, message, f.error_type, f.code)
+                    )
+                    await flush()
+                    writer.write(conn.send(h11.EndOfMessage()))
+                    return
                 else:  # malformed_chunk
                     pending.append(P.MALFORMED_EVENT)
             if i == len(content):
@@ -760,6 +842,8 @@ class FakeUpstream:
             tail = tail[:-1]
         pending.extend(tail)
         await flush()
+        if kind == "no_done" and f is not None and f.delay_s:
+            await asyncio.sleep(f.delay_s)  # the reply is complete, but the body stays open
         writer.write(conn.send(h11.EndOfMessage()))
 
     @staticmethod

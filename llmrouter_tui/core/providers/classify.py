@@ -1,11 +1,25 @@
-"""Turning HTTP statuses, error bodies and transport exceptions into ProviderFailure."""
+"""Turning HTTP statuses, error bodies and transport exceptions into ProviderFailure.
+
+Error bodies come in several shapes, at an HTTP error status or inside a 200 reply or stream
+(an "in-band" error, which has no status of its own); `read_error` reads them all:
+
+- `{"error": {"message", "type", "code"}}`: OpenAI, Groq, llama.cpp server, LiteLLM proxy (code
+  as a string, "429"), OpenRouter (numeric code, e.g. 502 inside a 200 stream), newer vLLM and
+  SGLang (`code` 400…), Google (`code`, `status`, `details`), Anthropic-style
+  `{"type": "error", "error": {…}}`.
+- `{"error": "text"}`: Ollama, LM Studio (even at HTTP 200), Hugging Face TGI (`error_type`).
+- `{"object": "error", "message", "type", "code"}`: older vLLM, Mistral.
+- `{"detail": …}` or a plain-text body: FastAPI-style servers and proxies (error statuses only).
+"""
 
 from __future__ import annotations
 
 import email.utils
+import json
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .base import FailureKind, ProviderFailure
@@ -16,10 +30,71 @@ _CONTEXT_HINTS = (
     "maximum context",
     "reduce the length",
     "exceeds the maximum number of tokens",
+    "context size",  # llama.cpp: "the request exceeds the available context size"
+    "context window",
+    "exceed_context_size",
 )
-_FILTER_HINTS = ("content_filter", "content filter", "flagged", "safety")
+_FILTER_HINTS = (
+    "content_filter",
+    "content filter",
+    "content_policy",
+    "content policy",
+    "moderation",
+    "flagged",
+    "safety",
+)
 _KEY_HINTS = ("invalid_api_key", "api_key_invalid", "invalid api key", "api key not valid")
 _NOT_FOUND_HINTS = ("model_not_found", "model_decommissioned", "decommissioned", "no longer")
+# Only for in-band errors, which have no HTTP status to go by.
+_AUTH_HINTS = (*_KEY_HINTS, "unauthorized", "unauthenticated", "authentication")
+_RATE_HINTS = (
+    "rate limit",
+    "rate_limit",
+    "ratelimit",
+    "too many requests",
+    "resource_exhausted",
+    "quota",
+)
+_SERVER_HINTS = (
+    "overloaded",
+    "unavailable",
+    "capacity",
+    "server_error",
+    "server error",
+    "internal",
+    "try again later",
+    "timed out",
+    "timeout",
+    "bad gateway",
+)
+_MISSING_HINTS = (
+    *_NOT_FOUND_HINTS,
+    "not found",
+    "not_found",
+    "does not exist",
+    "no such model",
+    "unknown model",
+    "unexpected endpoint",  # LM Studio, at HTTP 200, for a wrong base URL
+)
+_BAD_REQUEST_HINTS = (
+    "invalid_request",
+    "badrequest",
+    "bad_request",
+    "bad request",
+    "invalid_argument",
+    "validation",
+)
+# First match wins: the more specific kinds come first.
+_TEXT_KINDS: tuple[tuple[FailureKind, tuple[str, ...]], ...] = (
+    ("auth", _AUTH_HINTS),
+    ("context_length", _CONTEXT_HINTS),
+    ("content_filter", _FILTER_HINTS),
+    ("rate_limited", _RATE_HINTS),
+    ("server_error", _SERVER_HINTS),
+    ("not_found", _MISSING_HINTS),
+    ("bad_request", _BAD_REQUEST_HINTS),
+)
+_MAX_MESSAGE = 400
 
 
 def kind_for_status(status: int, text: str = "") -> FailureKind:
@@ -82,20 +157,158 @@ def retry_after_from_google_details(body: Any) -> float | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class UpstreamError:
+    """An error a server sent, read from whichever shape it used."""
+
+    message: str  # the provider's own words ("" when it gave none)
+    text: str  # message, type, code, status and reasons, lower-cased, for matching
+    code: int | None = None  # an HTTP-like status carried inside the body (400-599)
+    retry_after_s: float | None = None  # a delay the body asks for (fields or RetryInfo)
+
+
+def read_error(body: Any) -> UpstreamError | None:
+    """The error a reply body or stream chunk carries; None when it is not an error.
+
+    Only explicit markers count (a truthy `error`, `object: "error"`, `type: "error"`), so
+    a normal chunk is never mistaken for one.
+    """
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if error:
+        return error_from_value(error, body)
+    if body.get("object") == "error" or body.get("type") == "error":
+        return _error_from_fields(body)
+    return None
+
+
+def error_from_value(value: Any, outer: Mapping[str, Any] | None = None) -> UpstreamError:
+    """The error described by `value`: an `error` field's value (an object or a string),
+    an SSE error event's data, or whatever else a server put there. `outer` is the object
+    holding an `error` string, whose other fields may say more (TGI's `error_type`)."""
+    if isinstance(value, dict):
+        return _error_from_fields(value)
+    message = _as_text(value)[:_MAX_MESSAGE]
+    outer = outer or {}
+    labels = [_as_text(outer.get(name)) for name in ("error_type", "type", "code")]
+    text = " ".join(filter(None, [message, *labels])).lower()
+    return UpstreamError(message, text, _http_code(outer.get("code")))
+
+
+def _error_from_fields(fields: Mapping[str, Any]) -> UpstreamError:
+    message = _as_text(fields.get("message") or fields.get("msg") or fields.get("detail"))
+    labels = [_as_text(fields.get(name)) for name in ("type", "code", "status", "error_type")]
+    labels = [label for label in labels if label]
+    details = fields.get("details")
+    for detail in details if isinstance(details, list) else ():
+        if isinstance(detail, dict) and detail.get("reason"):
+            labels.append(_as_text(detail["reason"]))
+    metadata = fields.get("metadata")
+    raw = metadata.get("raw") if isinstance(metadata, dict) else None
+    if isinstance(raw, str) and raw and raw not in message:
+        message = f"{message}: {raw}" if message else raw  # OpenRouter: the provider's words
+    if not message:
+        message = " / ".join(labels)  # an error with a type or code only
+    code = _http_code(fields.get("code"))
+    retry = _retry_after_field(fields)
+    if retry is None:
+        retry = retry_after_from_google_details(fields)
+    text = " ".join([message, *labels]).lower()
+    return UpstreamError(message[:_MAX_MESSAGE], text, code, retry)
+
+
+def _as_text(value: Any) -> str:
+    if value is None or isinstance(value, str):
+        return value or ""
+    return json.dumps(value, ensure_ascii=False, default=str)[:_MAX_MESSAGE]
+
+
+def _http_code(value: Any) -> int | None:
+    """An HTTP error status given as a number or a numeric string ("429"), else None."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 400 <= value <= 599:
+        return value
+    return None
+
+
+def _retry_after_field(fields: Mapping[str, Any]) -> float | None:
+    metadata = fields.get("metadata")
+    for holder in (fields, metadata if isinstance(metadata, dict) else {}):
+        for name in ("retry_after", "retry_after_seconds", "retryAfter"):
+            value = holder.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+                return float(value)
+    return None
+
+
+_RETRY_PHRASE = re.compile(
+    r"(?:try again|retry)\s+(?:in|after)\s+"
+    r"((?:\d+(?:\.\d+)?\s*(?:ms|milliseconds?|hours?|h|minutes?|mins?|m|seconds?|secs?|s)?)+)",
+    re.IGNORECASE,
+)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)", re.IGNORECASE)
+
+
+def retry_after_from_text(message: str) -> float | None:
+    """Seconds from "try again in 5.289s", "retry in 1m26.4s", "retry after 20 seconds"…"""
+    match = _RETRY_PHRASE.search(message)
+    if match is None:
+        return None
+    total = 0.0
+    for number, unit in _DURATION_PART.findall(match.group(1)):
+        unit = unit.lower()
+        scale = 1.0
+        if unit.startswith(("ms", "milli")):
+            scale = 0.001
+        elif unit.startswith("h"):
+            scale = 3600.0
+        elif unit.startswith("m"):
+            scale = 60.0
+        total += float(number) * scale
+    return total
+
+
 def error_text(body: Any) -> tuple[str, str]:
-    """(human message, lower-cased text for matching) from an OpenAI- or Google-style body."""
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        message = str(error.get("message") or "")
-        parts = [message, str(error.get("code") or ""), str(error.get("type") or "")]
-        parts.append(str(error.get("status") or ""))
-        for detail in error.get("details") or ():
-            if isinstance(detail, dict):
-                parts.append(str(detail.get("reason") or ""))
-        return message, " ".join(parts).lower()
-    if isinstance(body, str):
-        return body[:300], body[:300].lower()
-    return "", ""
+    """(human message, lower-cased text for matching) from an error body of any shape."""
+    error = read_error(body)
+    if error is None and isinstance(body, dict):
+        error = _error_from_fields(body)  # {"detail": …}, {"message": …}
+    elif error is None and isinstance(body, str):
+        error = error_from_value(body[:300])
+    return (error.message, error.text) if error is not None else ("", "")
+
+
+def kind_for_text(text: str) -> FailureKind | None:
+    """The failure kind the lower-cased error text names, or None when it names none."""
+    for kind, hints in _TEXT_KINDS:
+        if any(h in text for h in hints):
+            return kind
+    return None
+
+
+def kind_for_inband(error: UpstreamError) -> FailureKind:
+    """Failure kind for an error sent inside a 200 reply or stream: by the HTTP-like code it
+    carries if any, else by its words; an error that says nothing known is a server error."""
+    if error.code is not None:
+        return kind_for_status(error.code, error.text)
+    return kind_for_text(error.text) or "server_error"
+
+
+def failure_from_inband(error: UpstreamError, where: str, *, got_output: bool) -> ProviderFailure:
+    """A ProviderFailure for an error sent inside a 200 reply or stream (`where` says which);
+    the provider's message is kept, and a retry delay it names is honoured."""
+    retry = error.retry_after_s
+    if retry is None:
+        retry = retry_after_from_text(error.message)
+    code = f" (code {error.code})" if error.code is not None else ""
+    return ProviderFailure(
+        kind_for_inband(error),
+        f"{where}{code}: {error.message or 'no error message'}"[:500],
+        retry_after_s=retry,
+        got_output=got_output,
+    )
 
 
 def failure_from_status(

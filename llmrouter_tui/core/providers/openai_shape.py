@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 from ..types import ImagePart, Message, TextPart, ToolCallDelta, Usage
-from .base import ProviderCall
+from .base import ProviderCall, ProviderFailure, StreamEnd, TextChunk, Timeouts
+from .classify import failure_from_inband, read_error
+
+_T = TypeVar("_T")
 
 # GenerationParams fields sent under their own names, as they are.
 _PLAIN_PARAMS = (
@@ -117,3 +123,98 @@ def usage_from_openai(raw: Any) -> Usage | None:
         return None
     prompt, completion = int(prompt or 0), int(completion or 0)
     return Usage(prompt, completion, int(total or prompt + completion), estimated=False)
+
+
+def json_or_text(raw: bytes | str) -> Any:
+    """A body or event data as JSON when it is JSON, else as text."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+
+
+def whole_reply(body: Any) -> tuple[list[TextChunk | ToolCallDelta], str, Usage | None]:
+    """(text and tool calls, finish reason, usage) of a whole chat.completion body, for a
+    server that answered a stream request with one JSON reply; raises the failure it
+    reports instead (LM Studio answers `{"error": "…"}` with HTTP 200). A parsed JSON reply
+    is complete by construction, so a missing finish reason means "stop" ("tool_calls" when
+    the message calls tools)."""
+    error = read_error(body)
+    if error is not None:
+        raise failure_from_inband(error, "error reply (HTTP 200)", got_output=False)
+    if not isinstance(body, dict):
+        raise ProviderFailure("malformed", "the reply is neither an event stream nor JSON")
+    choices = body.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    if not isinstance(choice, dict):
+        raise ProviderFailure("malformed", "the JSON reply has no choices")
+    message = choice.get("message")
+    message = message if isinstance(message, dict) else {}
+    items: list[TextChunk | ToolCallDelta] = []
+    text = _content_text(message.get("content"))
+    if text:
+        items.append(TextChunk(text))
+    calls = tool_call_deltas(message.get("tool_calls"))
+    items.extend(calls)
+    raw_finish = choice.get("finish_reason")
+    finish = finish_reason(raw_finish) if raw_finish else ("tool_calls" if calls else "stop")
+    x_groq = body.get("x_groq")
+    usage = usage_from_openai(x_groq.get("usage") if isinstance(x_groq, dict) else None)
+    return items, finish, usage or usage_from_openai(body.get("usage"))
+
+
+def _content_text(content: Any) -> str:
+    """A message's content as text: a string, or the text of its content parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def stream_end(
+    finish: str | None, usage: Usage | None, server: str, *, got_output: bool
+) -> StreamEnd:
+    """The StreamEnd of a reply that finished with `finish`, or the failure that finish means
+    (none at all: the stream was cut; `content_filter`; OpenRouter's `error`)."""
+    if finish is None:
+        raise ProviderFailure(
+            "stream_cut", "stream ended without a finish reason", got_output=got_output
+        )
+    if finish == "content_filter":
+        raise ProviderFailure("content_filter", f"{server}'s content filter stopped the reply")
+    if finish == "error":
+        raise ProviderFailure(
+            "server_error",
+            f"{server} ended the reply with finish reason 'error'",
+            got_output=got_output,
+        )
+    return StreamEnd(finish, usage)
+
+
+def is_json_reply(content_type: str | None) -> bool:
+    """Does a response's content type say it is one JSON document (not an event stream)?"""
+    mime = (content_type or "").split(";", 1)[0].strip().lower()
+    return mime == "application/json" or mime.endswith("+json")
+
+
+def trailer_grace_s(timeouts: Timeouts) -> float:
+    """How long to read on after the finish reason: long enough for the usage chunk and
+    [DONE] that normally follow at once (the connection is then kept), short enough that a
+    server holding the stream open never makes the router see a stall."""
+    return min(1.0, timeouts.stream_idle_s / 2)
+
+
+async def read_trailer(
+    items: AsyncIterator[_T], take: Callable[[_T], bool], grace_s: float
+) -> None:
+    """Feed what follows the finish reason to `take` (it returns True at the end marker),
+    for at most `grace_s` seconds. The reply is already complete: a server that then holds
+    the stream open, breaks it or sends junk changes nothing but the trailing usage."""
+    try:
+        async with asyncio.timeout(grace_s):
+            async for item in items:
+                if take(item):
+                    return
+    except Exception:  # best effort, see above (TimeoutError included)
+        return
