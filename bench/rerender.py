@@ -74,5 +74,6 @@ def load(path: Path) -> tuple[Results, set[str], str]:
         profile=raw.get("profile") or {},
         notes=list(meta.get("notes") or []),
         seconds=float(meta.get("seconds") or 0.0),
+        origins=dict(meta.get("origins") or {}),
     )
     return res, set(raw.get("sections") or []), meta["command"]

@@ -5,7 +5,8 @@ Sections (each can be picked with --only):
             concurrency 1 and 32, next to the fast fake upstream measured directly (targets 1, 2)
   history   the same with 1,000,000 recorded requests in the database, and GET /stats (target 3)
   streams   1,000 concurrent streamed replies through --serve; server RSS (target 4)
-  tui       first frame, streaming at 2,000 tokens/s, keypress echo (target 5)
+  tui       first frame, streaming at 2,000 tokens/s, keypress echo; a 50-turn conversation
+            of long Markdown replies: start, open, key echo while one streams (target 5)
   inproc    Router.complete against the direct SDK call, in-process (target 6)
   profile   py-spy of --serve under cache-miss and cache-hit load, by layer (needs py-spy)
 
@@ -144,6 +145,8 @@ class Results:
     profile: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: Sections kept from an earlier report (`--only`): when they were measured.
+    origins: dict[str, str] = field(default_factory=dict)
 
 
 def say(message: str) -> None:
@@ -400,6 +403,18 @@ def main(argv: list[str] | None = None) -> int:
         help="load generator: wrk when installed (auto), or the bench.load Python client",
     )
     parser.add_argument(
+        "--note",
+        action="append",
+        default=[],
+        help="add a line to the report's notes (e.g. what else ran on the machine meanwhile)",
+    )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="with --only: write only the sections measured now (default: sections not "
+        "measured again are kept from the existing report, and marked as such)",
+    )
+    parser.add_argument(
         "--rerender",
         action="store_true",
         help="rewrite --output from the raw results it embeds (after editing bench/report.py)",
@@ -446,10 +461,48 @@ def main(argv: list[str] | None = None) -> int:
                     res.notes.append(f"section {name} failed: {type(exc).__name__}: {exc}")
                     say(f"{name} FAILED: {type(exc).__name__}: {exc}")
     res.seconds = time.perf_counter() - t0
+    res.notes += args.note
     out = Path(args.output)
-    out.write_text(report.render(res, only, " ".join(["python -m bench", *(argv or sys.argv[1:])])))
+    if args.only and not args.replace and out.exists():
+        only |= _keep_earlier(res, out, only)
+    out.write_text(report.render(res, only, _command(argv or sys.argv[1:])))
     say(f"wrote {out} in {res.seconds:.0f} s")
     return 0
+
+
+def _command(argv: list[str]) -> str:
+    """The command line for the report's header (notes are in the report already)."""
+    shown: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--note":
+            skip = True
+        elif not arg.startswith("--note="):
+            shown.append(arg)
+    return " ".join(["python -m bench", *shown])
+
+
+def _keep_earlier(res: Results, report_path: Path, measured: set[str]) -> set[str]:
+    """Copy into `res` the sections of the existing report that were not measured now."""
+    from bench import rerender
+
+    try:
+        old, old_sections, _ = rerender.load(report_path)
+    except SystemExit:  # no raw results in it
+        return set()
+    kept = sorted((old_sections & set(SECTIONS)) - measured)
+    by_run: dict[str, list[str]] = {}
+    for section in kept:
+        setattr(res, section, getattr(old, section))
+        res.origins[section] = old.origins.get(section, old.started)
+        by_run.setdefault(res.origins[section], []).append(section)
+    for started, sections in sorted(by_run.items()):
+        res.notes.append(
+            f"Sections {', '.join(sections)} are from the run of {started}, not measured again."
+        )
+    return set(kept)
 
 
 def _loadgen() -> str:

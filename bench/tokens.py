@@ -5,6 +5,11 @@ one-token chunks ("w1 ", "w2 ", …) sent at `rate` tokens per second (in 5 ms b
 `mark_every` tokens the token is a marker word `qqmk<K>qq`; the wall-clock time each marker was
 sent is printed as `MARK <K> <epoch seconds>`, then `END <epoch seconds>`. Prints `PORT <n>`
 once listening; exits after `--max-seconds` or when stdin closes.
+
+With `--markdown SEED` the reply is instead `long_reply(SEED, n)` (realistic Markdown with
+code blocks and wide tables, `llmrouter_tui.testing.replies`) cut into word chunks, one chunk
+per token, sent at `rate` chunks per second; `START` and `END` lines give when the first and
+the last chunk were sent.
 """
 
 from __future__ import annotations
@@ -35,13 +40,32 @@ def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-async def _stream(writer: asyncio.StreamWriter, n: int, rate: float, mark_every: int) -> None:
+def markdown_chunks(seed: int, tokens: int) -> list[str]:
+    """The realistic Markdown reply of the benchmark, cut into word chunks."""
+    from llmrouter_tui.testing.fake_payloads import split_chunks
+    from llmrouter_tui.testing.replies import long_reply
+
+    return split_chunks(long_reply(seed, tokens))
+
+
+async def _stream(
+    writer: asyncio.StreamWriter,
+    n: int,
+    rate: float,
+    mark_every: int,
+    chunks: list[str] | None = None,
+) -> None:
     base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 0}
     base["model"] = "openai/gpt-oss-20b"
+    if chunks is not None:
+        n = len(chunks)
 
     def token_event(i: int) -> tuple[bytes, int | None]:
-        k = i // mark_every if mark_every and i % mark_every == 0 and i else None
-        text = (marker(k) if k is not None else f"w{i}") + " "
+        if chunks is not None:
+            text, k = chunks[i - 1], None
+        else:
+            k = i // mark_every if mark_every and i % mark_every == 0 and i else None
+            text = (marker(k) if k is not None else f"w{i}") + " "
         delta = {"index": 0, "delta": {"content": text}, "finish_reason": None}
         return _event({**base, "choices": [delta]}), k
 
@@ -64,6 +88,8 @@ async def _stream(writer: asyncio.StreamWriter, n: int, rate: float, mark_every:
             writer.write(_chunk(b"".join(batch)))
             await writer.drain()
             now = time.time()
+            if i - len(batch) == 1:
+                print(f"START {now:.6f}", flush=True)
             for k in marks:
                 print(f"MARK {k} {now:.6f}", flush=True)
         await asyncio.sleep(0.005)
@@ -76,6 +102,8 @@ async def _stream(writer: asyncio.StreamWriter, n: int, rate: float, mark_every:
 
 
 async def _serve(args: argparse.Namespace) -> None:
+    chunks = markdown_chunks(args.markdown, args.n) if args.markdown is not None else None
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
@@ -85,7 +113,7 @@ async def _serve(args: argparse.Namespace) -> None:
                     if line.lower().startswith(b"content-length:"):
                         length = int(line.split(b":", 1)[1])
                 await reader.readexactly(length)
-                await _stream(writer, args.n, args.rate, args.mark_every)
+                await _stream(writer, args.n, args.rate, args.mark_every, chunks)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
@@ -112,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=4000, help="tokens per reply")
     parser.add_argument("--mark-every", type=int, default=400)
     parser.add_argument("--max-seconds", type=float, default=300.0)
+    parser.add_argument(
+        "--markdown", type=int, metavar="SEED", help="stream long_reply(SEED, n) instead"
+    )
     asyncio.run(_serve(parser.parse_args(argv)))
     return 0
 

@@ -25,14 +25,15 @@ from test_tui_support import (  # noqa: F401 - fixtures
     send,
     settle,
 )
-from textual.widgets import Markdown
 
 from llmrouter_tui.core.runtime import Runtime
 from llmrouter_tui.testing.fake_upstream import FakeUpstream, Fault
 from llmrouter_tui.tui.app import LLMRouterApp
 from llmrouter_tui.tui.screens.feedback import FeedbackModal
 from llmrouter_tui.tui.screens.model_picker import ModelPicker
+from llmrouter_tui.tui.widgets.code_block import CodeBlock
 from llmrouter_tui.tui.widgets.keys_help import KeysHelp
+from llmrouter_tui.tui.widgets.markdown_body import MarkdownBody
 
 
 def meta_of(reply) -> str:  # type: ignore[no-untyped-def]
@@ -47,8 +48,8 @@ async def test_send_streams_reply_with_metadata(app: LLMRouterApp, fake: FakeUps
         (reply,) = screen.view.replies
         assert reply.state == "done"
         assert "received: hello there" in reply.text
-        body = reply.query_one(".reply-body", Markdown)
-        assert body.query("MarkdownFence"), "the code block is rendered as Markdown"
+        body = reply.query_one(".reply-body", MarkdownBody)
+        assert body.query(CodeBlock), "the code block is rendered as Markdown"
         meta = meta_of(reply)
         assert meta.startswith(MODEL + " · ")
         assert "TTFT" in meta and " tok" in meta and "1 attempt" in meta and "demo" in meta
@@ -111,8 +112,13 @@ async def test_total_failure_shows_attempts_and_restores_prompt(
         assert len(attempt_lines) == 3 and all("HTTP 503" in line for line in attempt_lines)
         assert screen.prompt.text == "this will fail"
         assert screen.prompt.has_focus
-        # the failed first turn leaves no empty conversation behind
-        assert app.runtime.store.conversations.list() == []
+        # the failed first turn is kept, with its conversation, to be retried
+        (conversation,) = app.runtime.store.conversations.list()
+        messages = app.runtime.store.conversations.messages(conversation["id"])
+        assert [(m["role"], m["status"]) for m in messages] == [
+            ("user", "ok"),
+            ("assistant", "error"),
+        ]
         row = app.runtime.store.get_request(reply.prompt_id)
         assert row is not None and row["status"] == "error"
 
@@ -143,11 +149,11 @@ async def test_streamed_text_shows_in_batches_then_renders_in_full(
             (reply,) = screen.view.replies
             assert reply.state == "done"
             assert reply.body.source == long_reply
-            assert reply.body.query("MarkdownBulletList"), "the final render is full Markdown"
+            assert "• a\n• b" in reply.body.plain_text, "the final render is full Markdown"
         app.runtime.close()
 
 
-async def test_escape_cancels_streaming(
+async def test_escape_twice_cancels_streaming(
     data_dir: Path, quick_config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     long_reply = " ".join(f"word{i}" for i in range(400))
@@ -165,7 +171,9 @@ async def test_escape_cancels_streaming(
                 if replies and replies[0]._parts:
                     break
             assert screen.streaming
-            await pilot.press("escape")
+            await pilot.press("escape")  # one Esc selects the replies; the reply goes on
+            assert screen.view.has_focus and screen.streaming
+            await pilot.press("escape")  # a second one cancels it
             await settle(pilot)
             (reply,) = screen.view.replies
             assert reply.state == "cancelled"

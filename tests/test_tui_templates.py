@@ -23,6 +23,7 @@ from textual.widgets import Input, Tree
 
 from llmrouter_tui.testing.fake_upstream import FakeUpstream
 from llmrouter_tui.tui.app import LLMRouterApp
+from llmrouter_tui.tui.screens.template_review import TemplateReviewModal
 from llmrouter_tui.tui.screens.templates import TemplatesScreen
 
 
@@ -77,6 +78,11 @@ async def test_form_refuses_empty_variables_then_use_sends_template(
         screen.query_one("#tplvar-num_sentences", Input).value = "2"
         screen.query_one("#tplvar-text", Input).value = "Textual is a TUI framework."
         await pilot.press("ctrl+s")
+        await settle(pilot)
+        review = app.screen
+        assert isinstance(review, TemplateReviewModal), "the expanded prompt is shown first"
+        assert fake.requests == []
+        await pilot.press("enter")  # Send
         await settle(pilot)
         chat_screen = chat(pilot)
         assert app.screen is chat_screen and app.current_mode == "chat"

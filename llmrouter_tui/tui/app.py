@@ -11,13 +11,23 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.signal import Signal
 from textual.widgets import Button
+from textual.worker import WorkerFailed
 
 from ..core.errors import RouterError
 from ..core.runtime import Runtime
 from ..core.types import Result
 from .commands import CommandSpec, LLMRouterCommands
-from .messages import NavigateTo, RatingRecorded, RequestRecorded, TemplateChosen
+from .key_order import OrderedKeys
+from .messages import (
+    NavigateTo,
+    RatingRecorded,
+    RequestRecorded,
+    TemplateChosen,
+    TemplateEdit,
+)
 from .screens.chat import ChatScreen
+from .ui_state import load_ui_state, save_ui_state
+from .workers import BackgroundFailed
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -35,7 +45,12 @@ def _analytics_screen() -> Screen[None]:
     return AnalyticsScreen()
 
 
-class LLMRouterApp(App[None]):
+#: ctrl+q while a reply streams: the stream is cancelled (and its partial reply saved)
+#: first; if that takes longer than this, the app quits anyway.
+QUIT_GRACE_S = 2.0
+
+
+class LLMRouterApp(OrderedKeys, App[None]):
     """Chat, templates and analytics over `runtime` (which the caller closes)."""
 
     CSS_PATH = "app.tcss"
@@ -70,6 +85,10 @@ class LLMRouterApp(App[None]):
         self._listen(runtime)
         self.set_reactive(LLMRouterApp.current_model, runtime.settings.default_model)
         self.set_reactive(LLMRouterApp.demo_mode, runtime.settings.demo)
+        self._quitting = False
+        self.ui_state = load_ui_state(runtime.settings.data_dir)
+        if self.ui_state.theme in self.available_themes:
+            self.theme = self.ui_state.theme
 
     def _listen(self, runtime: Runtime) -> None:
         """Turn the core's callbacks into messages (they may come from any thread)."""
@@ -83,11 +102,85 @@ class LLMRouterApp(App[None]):
         runtime.on_request(request_recorded)
         runtime.on_rating(rating_recorded)
 
+    def on_mount(self) -> None:
+        # The core's start-up notices (refused working-directory settings, replaced
+        # templates), shown once; long enough to read.
+        for notice in self.runtime.notices:
+            severity = "warning" if notice.level == "warning" else "information"
+            self.notify(
+                notice.text, title="Configuration", severity=severity, timeout=30, markup=False
+            )
+
     async def on_unmount(self) -> None:
         try:
             await self.runtime.router.aclose()
         finally:
             self._exit_stack.close()
+
+    # ---- failures, remembered choices and quitting ------------------------------------------
+
+    @on(BackgroundFailed)
+    def _background_failed(self, event: BackgroundFailed) -> None:
+        """Any worker's failure: a notice, never the end of the app."""
+        error = event.error
+        text = str(error) if isinstance(error, RouterError) else f"{type(error).__name__}: {error}"
+        self.notify(text, title=f"Could not {event.doing}", severity="error", markup=False)
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Textual ends the app when a worker fails (and prints a traceback with its locals,
+        # prompt text included). Our workers report their own failures (workers.background);
+        # this catches any other worker's: a notice, and the app goes on.
+        if isinstance(error, WorkerFailed) and self.is_running:
+            cause = error.error if isinstance(error.error, Exception) else error
+            self.post_message(BackgroundFailed("finish a background task", cause))
+            return
+        super()._handle_exception(error)
+
+    def _fatal_error(self) -> None:
+        # Any other unhandled error still ends the app (its state is unknown), but with one
+        # line on the terminal; the traceback goes to <data dir>/logs/crash.log.
+        import sys
+        import traceback
+
+        error = sys.exc_info()[1] or self._exception
+        where = self.runtime.store.logs_dir / "crash.log"
+        try:
+            with where.open("a", encoding="utf-8") as log:
+                log.write("".join(traceback.format_exception(error)) if error else "unknown\n")
+        except OSError:
+            where = None  # type: ignore[assignment]
+        detail = f" Details: {where}" if where else ""
+        name = type(error).__name__ if error else "error"
+        self.bell()
+        self._exit_renderables.append(
+            f"llmrouter-tui stopped after an internal error ({name}: {error}).{detail}"
+        )
+        self._close_messages_no_wait()
+
+    def remember(self, **changes: Any) -> None:
+        """Remember changed choices (theme, sidebar) for the next start."""
+        fresh = self.ui_state.updated(**changes)
+        if fresh == self.ui_state:
+            return
+        self.ui_state = fresh
+        try:
+            save_ui_state(self.runtime.settings.data_dir, fresh)
+        except OSError as exc:
+            self.notify(f"Preferences not saved: {exc}", severity="warning", markup=False)
+
+    def watch_theme(self, theme: str) -> None:
+        if self.is_running:
+            self.remember(theme=theme)
+
+    async def action_quit(self) -> None:
+        """ctrl+q: a streaming reply is cancelled and saved first, then the app exits."""
+        chat = self.chat_screen
+        if chat is not None and chat.streaming and not self._quitting:
+            self._quitting = True
+            chat.cancel_reply(then=self.exit)
+            self.set_timer(QUIT_GRACE_S, self.exit, name="quit-grace")
+            return
+        self.exit()
 
     # ---- routing between screens -------------------------------------------------------------
 
@@ -114,6 +207,11 @@ class LLMRouterApp(App[None]):
     async def _use_template(self, event: TemplateChosen) -> None:
         chat = await self._chat()
         await chat.send_template(event.template_id, event.values)
+
+    @on(TemplateEdit)
+    async def _edit_template(self, event: TemplateEdit) -> None:
+        chat = await self._chat()
+        await chat.edit_in_prompt(event.prompt, event.system)
 
     @on(Button.Pressed, "#start-demo")
     async def _demo_button(self) -> None:
@@ -171,7 +269,7 @@ class LLMRouterApp(App[None]):
         """Use `runtime` from now on and close the previous one."""
         chat = self.chat_screen
         if chat is not None and chat.streaming:
-            chat.action_cancel_reply()
+            chat.cancel_reply()
         old, self.runtime = self.runtime, runtime
         self._listen(runtime)
         self.demo_mode = runtime.settings.demo

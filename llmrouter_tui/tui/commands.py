@@ -62,7 +62,10 @@ PALETTE: tuple[CommandSpec, ...] = (
         "Toggle ignore cache", "Bypass the reply cache (ctrl+r)", "toggle_ignore_cache", "chat"
     ),
     CommandSpec(
-        "Cancel streaming reply", "Stop the reply being streamed (Esc)", "cancel_reply", "chat"
+        "Cancel streaming reply",
+        "Stop the reply being streamed; its text so far is kept (ctrl+c, or Esc twice)",
+        "cancel_reply",
+        "chat",
     ),
     CommandSpec(
         "Select latest reply", "Leave the prompt to rate, copy… (Esc)", "select_latest", "chat"
@@ -78,7 +81,60 @@ PALETTE: tuple[CommandSpec, ...] = (
         "Feedback on reply", "Rate and comment on the selected reply (f)", "feedback", "chat"
     ),
     CommandSpec("Copy reply", "Copy the selected reply to the clipboard (c)", "copy_reply", "chat"),
-    CommandSpec("Regenerate reply", "Ask again, bypassing the cache (r)", "regenerate", "chat"),
+    CommandSpec(
+        "Regenerate reply",
+        "Ask again with the model selected now, bypassing the cache (r)",
+        "regenerate",
+        "chat",
+    ),
+    CommandSpec(
+        "Edit and resend prompt",
+        "Change the selected turn's prompt and send it again; the old branch is kept (E)",
+        "edit_turn",
+        "chat",
+    ),
+    CommandSpec(
+        "Request details",
+        "Every attempt behind the selected reply: model, outcome, reason, time (d)",
+        "attempt_details",
+        "chat",
+    ),
+    CommandSpec(
+        "Older version of reply",
+        "Show the previous version of the selected turn ([)",
+        "alternative(-1)",
+        "chat",
+    ),
+    CommandSpec(
+        "Newer version of reply",
+        "Show the next version of the selected turn (])",
+        "alternative(1)",
+        "chat",
+    ),
+    CommandSpec(
+        "Copy code block",
+        "Copy one code block of the selected reply (y, then its number)",
+        "copy_code",
+        "chat",
+    ),
+    CommandSpec(
+        "Scroll tables right",
+        "Show more columns of the reply's wide tables (→)",
+        "scroll_tables(1)",
+        "chat",
+    ),
+    CommandSpec(
+        "Scroll tables left",
+        "Back to the first columns of the reply's tables (←)",
+        "scroll_tables(-1)",
+        "chat",
+    ),
+    CommandSpec(
+        "Export conversation",
+        "Write the open conversation to a Markdown file (e)",
+        "export_conversation",
+        "chat",
+    ),
     CommandSpec("Start demo mode", "Use a built-in fake provider (no keys needed)", "start_demo"),
     CommandSpec(
         "Use template", "Send the selected template to the chat (ctrl+s)", "use", "templates"
@@ -102,7 +158,8 @@ class LLMRouterCommands(Provider):
             (spec.title, spec.help, partial(app.run_palette_command, spec)) for spec in PALETTE
         ]
         for row in app.runtime.model_rows():
-            if row.get("kind", "chat") != "chat":
+            # retired ids are in the model picker, which offers their replacement
+            if row.get("kind", "chat") != "chat" or row.get("catalog_status") == "retired":
                 continue
             entries.append(
                 (

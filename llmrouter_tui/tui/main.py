@@ -45,7 +45,7 @@ def run_app(args: argparse.Namespace) -> int:
     from ..demo import demo_upstream
 
     try:
-        with demo_upstream(bool(getattr(args, "demo", False))) as upstream:
+        with demo_upstream(getattr(args, "demo", None)) as upstream:
             try:
                 runtime = Runtime.open(
                     config=getattr(args, "config", None),

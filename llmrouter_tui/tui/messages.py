@@ -18,6 +18,15 @@ class TemplateChosen(Message):
         self.values = values
 
 
+class TemplateEdit(Message):
+    """The user chose to edit a template's expanded prompt in the chat before sending it."""
+
+    def __init__(self, prompt: str, system: str | None) -> None:
+        super().__init__()
+        self.prompt = prompt
+        self.system = system
+
+
 class RequestRecorded(Message):
     """The core recorded a request (from any screen); analytics should refresh."""
 

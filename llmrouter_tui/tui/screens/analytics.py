@@ -10,11 +10,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Sparkline, Static
+from textual.widgets import DataTable, Sparkline, Static
 
 from ...core.runtime import Runtime
 from ..format import count, duration, ms_value, percent, rating_value
 from ..widgets.bar_chart import BarChart
+from ..widgets.key_footer import KeyFooter
 from ..widgets.stat_card import StatCard
 from ..widgets.top_bar import TopBar
 
@@ -119,7 +120,7 @@ class AnalyticsScreen(Screen[None]):
                     spark.border_title = "Latency over time"
                     yield Sparkline([], id="an-spark")
                     yield Static("", id="an-spark-range", markup=False)
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#an-table", DataTable)

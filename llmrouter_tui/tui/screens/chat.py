@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing, suppress
 from dataclasses import dataclass, field, replace
 from time import perf_counter
 from typing import Any, ClassVar, cast
 
-from textual import on, work
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Checkbox, Footer, Static
+from textual.timer import Timer
+from textual.widgets import Checkbox, Static
 from textual.worker import Worker, WorkerCancelled, WorkerError, WorkerFailed, WorkerState
 
 from ...core.errors import RouterError
 from ...core.runtime import Runtime
 from ...core.store import Store
 from ...core.types import (
+    Attempt,
     AttemptFailed,
     ChatRequest,
     Delta,
@@ -32,65 +34,105 @@ from ...core.types import (
     Started,
 )
 from ..format import ReplyMeta
+from ..notices import key_problems, stored_error_text
+from ..widgets.chat_reply import ChatReply
 from ..widgets.conversation_view import ConversationView
+from ..widgets.key_footer import KeyFooter
 from ..widgets.prompt_input import PromptInput
 from ..widgets.reply import ReplyView
 from ..widgets.sidebar import ConversationSidebar
 from ..widgets.top_bar import TopBar
 from ..widgets.user_message import UserMessage
+from ..workers import background, report_failure
 from .conversation_settings import ChatSettings, ConversationSettingsModal
 
 # The other modals are imported when first opened: the first frame does not need them.
 
-SIDEBAR_MIN_WIDTH = 100  # the sidebar starts open on terminals at least this wide
+SIDEBAR_MIN_WIDTH = 100  # the sidebar opens by itself on terminals at least this wide
+SIDEBAR_ROOM = 70  # below this width the sidebar hides, also when the user chose to show it
 TITLE_LENGTH = 48
 #: Tokens that arrived together are handled without returning to the event loop; after this
 #: long the stream yields, so a key typed meanwhile is not kept waiting behind the backlog.
 STREAM_SLICE_S = 0.003
+#: The spinner and elapsed time while a reply is on its way are redrawn this often.
+ACTIVITY_EVERY_S = 0.1
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+RESTORED_HINT = "↩ Your prompt is back, selected: typing replaces it, Enter sends it again."
+EDITING_HINT = (
+    "✎ Editing an earlier prompt: Enter resends it from there (the old branch is kept; "
+    "[ ] on a reply switch versions) · Esc stops editing"
+)
 
 
 @dataclass(slots=True)
 class StoredTurn:
-    """One user message and the reply that counts for it (the latest, after regenerations)."""
+    """One prompt and the reply shown for it, as read back from the store."""
 
     user_text: str
+    user_id: int | None = None
+    parent_id: int | None = None
+    reply_id: int | None = None
     reply_text: str | None = None
+    status: str = "ok"
     prompt_id: str | None = None
     meta: ReplyMeta | None = None
     rating: int | None = None
     feedback: str | None = None
+    error: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    alternatives: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class StoredConversation:
-    """A conversation as read back from the store."""
+    """A conversation as read back from the store (the branch shown)."""
 
     info: dict[str, Any]
     turns: list[StoredTurn] = field(default_factory=list)
+    head_id: int | None = None
+
+
+@dataclass(slots=True)
+class TurnIds:
+    """Where a turn shown on screen lives in the conversation tree."""
+
+    user_id: int | None
+    parent_id: int | None
+    reply_id: int | None = None
+    alternatives: list[int] = field(default_factory=list)
+    #: The prompt replaced an earlier one (edit and resend).
+    edited: bool = False
 
 
 def load_conversation(store: Store, conversation_id: str) -> StoredConversation:
-    """Read a conversation with each reply's recorded metadata and rating (blocking)."""
+    """Read the branch shown, with each reply's metadata, attempts and rating (blocking)."""
     info = store.conversations.get(conversation_id)
+    thread = store.conversations.thread(conversation_id)
     turns: list[StoredTurn] = []
-    messages: Iterable[dict[str, Any]] = store.conversations.messages(conversation_id)
-    for message in messages:
+    for message in thread:
         if message["role"] == "user":
-            turns.append(StoredTurn(message["content"]))
+            turns.append(StoredTurn(message["content"], message["id"], message["parent_id"]))
         elif message["role"] == "assistant" and turns:
-            turn = turns[-1]  # a regenerated reply replaces the earlier one
+            turn = turns[-1]
+            turn.reply_id = message["id"]
             turn.reply_text = message["content"]
+            turn.status = message["status"]
             turn.prompt_id = message["prompt_id"]
-            turn.meta = turn.rating = turn.feedback = None
+            turn.alternatives = list(message["alternatives"])
             if turn.prompt_id:
                 row = store.get_request(turn.prompt_id)
+                turn.attempts = [Attempt(**a) for a in store.request_attempts(turn.prompt_id)]
                 if row is not None:
-                    attempts = len(store.request_attempts(turn.prompt_id))
-                    turn.meta = ReplyMeta.from_row(row, attempts)
+                    turn.meta = ReplyMeta.from_row(row, len(turn.attempts))
+                    if turn.status == "error":
+                        turn.error = stored_error_text(row, turn.attempts)
                 rating = store.get_rating(turn.prompt_id)
                 if rating is not None:
                     turn.rating, turn.feedback = rating["rating"], rating["feedback"]
-    return StoredConversation(info, turns)
+            if turn.status == "error" and turn.error is None:
+                turn.error = "✗ The request was not sent (it was refused before it left)."
+    head = thread[-1]["id"] if thread else None
+    return StoredConversation(info, turns, head)
 
 
 def title_from(text: str) -> str:
@@ -99,19 +141,48 @@ def title_from(text: str) -> str:
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1] + "…"
 
 
+def version_note(ids: TurnIds) -> str | None:
+    """`version 2/3 ([ ])` when the turn has other versions."""
+    if len(ids.alternatives) < 2 or ids.reply_id not in ids.alternatives:
+        return None
+    index = ids.alternatives.index(ids.reply_id) + 1
+    return f"version {index}/{len(ids.alternatives)} ([ ])"
+
+
+def _set_note(reply: ReplyView, note: str | None) -> None:
+    if isinstance(reply, ChatReply):
+        reply.set_note(note)
+
+
+def _set_notices(reply: ReplyView, notices: list[str]) -> None:
+    if isinstance(reply, ChatReply):
+        reply.set_notices(notices)
+
+
+@dataclass(slots=True)
+class Activity:
+    """What the status line says while a reply is on its way."""
+
+    model: str
+    started: float
+    first_token: float | None = None
+    frame: int = 0
+
+
 class ChatScreen(Screen[None]):
     """Send prompts, stream replies, rate them, and manage saved conversations."""
 
     CSS_PATH = "chat.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "leave_prompt", "Replies", key_display="esc", id="chat.escape"),
+        Binding("escape", "leave_prompt", "Replies", show=False, id="chat.escape"),
+        Binding("ctrl+c", "cancel_reply", "Cancel reply", id="chat.cancel"),
         Binding("ctrl+n", "new_conversation", "New", id="chat.new"),
-        Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="chat.sidebar"),
-        Binding("ctrl+f", "search_conversations", "Search chats", show=False, id="chat.search"),
         Binding("ctrl+o", "pick_model", "Model", id="chat.model"),
-        Binding("ctrl+s", "conversation_settings", "Settings", id="chat.settings"),
-        Binding("ctrl+r", "toggle_ignore_cache", "No cache", id="chat.ignore_cache"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False, id="chat.sidebar"),
+        Binding("ctrl+f", "search_conversations", "Search chats", show=False, id="chat.search"),
+        Binding("ctrl+s", "conversation_settings", "Settings", show=False, id="chat.settings"),
+        Binding("ctrl+r", "toggle_ignore_cache", "No cache", show=False, id="chat.ignore_cache"),
     ]
 
     def __init__(self) -> None:
@@ -121,6 +192,13 @@ class ChatScreen(Screen[None]):
         self.settings = ChatSettings()
         self.model = ""
         self._stream_worker: Worker[None] | None = None
+        self._after_stream: list[Callable[[], object]] = []
+        self._turns: dict[ReplyView, TurnIds] = {}
+        self._head_id: int | None = None
+        self._editing: ReplyView | None = None
+        self._notices_shown: set[str] = set()
+        self._activity: Activity | None = None
+        self._activity_timer: Timer | None = None
 
     # ---- layout ------------------------------------------------------------------------------
 
@@ -132,9 +210,11 @@ class ChatScreen(Screen[None]):
                 yield ConversationView(id="conversation")
                 with Horizontal(id="chat-status"):
                     yield Static("", id="chat-title", markup=False)
-                    yield Checkbox("Ignore cache ^r", id="ignore-cache", compact=True)
+                    yield Static("", id="chat-activity", markup=False)
+                    yield Checkbox("No cache ^r", id="ignore-cache", compact=True)
+                yield Static("", id="prompt-banner", markup=False)
                 yield PromptInput(id="prompt")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     @property
     def runtime(self) -> Runtime:
@@ -161,15 +241,47 @@ class ChatScreen(Screen[None]):
         worker = self._stream_worker
         return worker is not None and worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
 
+    @property
+    def editing(self) -> bool:
+        """The prompt box holds an earlier prompt being edited (Enter resends it)."""
+        return self._editing is not None
+
+    def turn_ids(self, reply: ReplyView) -> TurnIds | None:
+        """Where `reply`'s turn is stored (None: not saved)."""
+        return self._turns.get(reply)
+
     def on_mount(self) -> None:
         self.set_model(self.runtime.settings.default_model)
-        self.sidebar.display = self.app.size.width >= SIDEBAR_MIN_WIDTH
+        self._apply_sidebar(self.app.size.width)
+        self._show_banner(None)
+        self.query_one("#chat-activity", Static).display = False
         self._show_intro()
         self._show_title()
         self.prompt.focus()
         self.app.runtime_changed.subscribe(self, self._runtime_changed)  # type: ignore[attr-defined]
         self.sidebar.reload()
+        self._load_history()
         self._open_last()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._apply_sidebar(event.size.width)
+
+    def _apply_sidebar(self, width: int) -> None:
+        """Show the sidebar as chosen (or by width when never chosen), if there is room."""
+        chosen = self.app.ui_state.sidebar  # type: ignore[attr-defined]
+        wanted = width >= SIDEBAR_MIN_WIDTH if chosen is None else chosen
+        show = wanted and width >= SIDEBAR_ROOM
+        sidebar = self.sidebar
+        if sidebar.display != show:
+            sidebar.display = show
+            if show:
+                sidebar.reload()
+            elif sidebar.has_focus_within:
+                self.prompt.focus()
+
+    def _ui_alive(self) -> bool:
+        """False while the app is shutting down (its screens' widgets may be gone)."""
+        return self.app.is_running and self.is_attached
 
     def _show_intro(self) -> None:
         """Explain missing keys (until there are some), or the first steps of an empty chat."""
@@ -189,7 +301,8 @@ class ChatScreen(Screen[None]):
         elif not view.replies:
             hint = Static(
                 "Type a prompt below and press Enter. ctrl+o picks a model, ctrl+s sets a "
-                "system prompt, F3 opens templates, F1 lists every key.",
+                "system prompt, ↑ recalls earlier prompts, F3 opens templates, F1 lists every "
+                "key, ctrl+p every action.",
                 markup=False,
             )
             hint.add_class("chat-intro", "chat-hint")
@@ -204,7 +317,13 @@ class ChatScreen(Screen[None]):
             parts.append(f"temp {s.temperature:g}")
         if s.max_tokens is not None:
             parts.append(f"max {s.max_tokens} tok")
-        self.query_one("#chat-title", Static).update(" · ".join(parts))
+        with suppress(Exception):  # the screen may be closing
+            self.query_one("#chat-title", Static).update(" · ".join(parts))
+
+    def _show_banner(self, text: str | None) -> None:
+        banner = self.query_one("#prompt-banner", Static)
+        banner.update(text or "")
+        banner.display = bool(text)
 
     def set_model(self, model: str) -> None:
         """Use `model` for the next requests and show it in the top bar."""
@@ -215,20 +334,70 @@ class ChatScreen(Screen[None]):
         self._show_intro()
         self.sidebar.reload()
 
+    # ---- activity (spinner and elapsed time) -------------------------------------------------
+
+    def _activity_start(self, model: str) -> None:
+        self._activity = Activity(model, perf_counter())
+        self.query_one("#chat-activity", Static).display = True
+        self._show_activity()
+        if self._activity_timer is None:
+            self._activity_timer = self.set_interval(
+                ACTIVITY_EVERY_S, self._show_activity, name="chat-activity"
+            )
+
+    def _activity_model(self, model: str) -> None:
+        if self._activity is not None:
+            self._activity.model = model
+
+    def _activity_first_token(self) -> None:
+        if self._activity is not None and self._activity.first_token is None:
+            self._activity.first_token = perf_counter()
+
+    def _activity_stop(self) -> None:
+        self._activity = None
+        if self._activity_timer is not None:
+            self._activity_timer.stop()
+            self._activity_timer = None
+        with suppress(Exception):  # the screen may be closing
+            self.query_one("#chat-activity", Static).display = False
+
+    def activity_text(self) -> str:
+        """The status line's spinner and elapsed time ('' when nothing is on its way)."""
+        activity = self._activity
+        if activity is None:
+            return ""
+        elapsed = perf_counter() - activity.started
+        spin = SPINNER[activity.frame % len(SPINNER)]
+        if activity.first_token is None:
+            return f"{spin} waiting for {activity.model} · {elapsed:.1f} s "
+        return f"{spin} streaming · {elapsed:.1f} s "
+
+    def _show_activity(self) -> None:
+        if self._activity is None:
+            return
+        self._activity.frame += 1
+        self.query_one("#chat-activity", Static).update(self.activity_text())
+
     # ---- conversations -----------------------------------------------------------------------
 
-    @work(exclusive=True, group="chat-last")
+    @background("open the last conversation", group="chat-last")
     async def _open_last(self) -> None:
         store = self.runtime.store
         last = await asyncio.to_thread(store.conversations.last_conversation_id)
         if last is not None and self.conversation_id is None and not self.view.replies:
             self.open_conversation(last)
 
-    @work(exclusive=True, group="chat-load")
+    @background("read earlier prompts", group="chat-history")
+    async def _load_history(self) -> None:
+        conversations = self.runtime.store.conversations
+        history = await asyncio.to_thread(conversations.prompt_history, self.conversation_id)
+        self.prompt.prompt_history = history
+
+    @background("open the conversation", group="chat-load")
     async def open_conversation(self, conversation_id: str) -> None:
         """Show a saved conversation and continue it."""
         if self.streaming:
-            self.notify("A reply is streaming; press Esc to cancel it first.", severity="warning")
+            self.notify("A reply is streaming; ctrl+c cancels it first.", severity="warning")
             return
         try:
             stored = await asyncio.to_thread(load_conversation, self.runtime.store, conversation_id)
@@ -238,54 +407,103 @@ class ChatScreen(Screen[None]):
             return
         await self._show_conversation(stored)
 
+    async def _reload_conversation(self, select: int | None = None) -> None:
+        """Show the open conversation again (after switching versions), selecting a reply."""
+        if self.conversation_id is None:
+            return
+        stored = await asyncio.to_thread(
+            load_conversation, self.runtime.store, self.conversation_id
+        )
+        await self._show_conversation(stored)
+        if select is not None and self.view.replies:
+            self.view.focus()
+            self.view.selected = min(select, len(self.view.replies) - 1)
+
     async def _show_conversation(self, stored: StoredConversation) -> None:
         view = self.view
         view.unfollow()
         await view.remove_children()
+        self._turns.clear()
+        self._notices_shown.clear()
+        self._stop_editing()
         info = stored.info
         self.conversation_id = info["id"]
         self.conversation_title = info["title"]
+        self._head_id = stored.head_id
         self.settings = ChatSettings(info["system"], info["temperature"], info["max_tokens"])
         self.set_model(info["model"] or self.runtime.settings.default_model)
         widgets: list[UserMessage | ReplyView] = []
         for turn in stored.turns:
             widgets.append(UserMessage(turn.user_text))
-            if turn.reply_text is not None:
-                reply = ReplyView(
+            ids = TurnIds(turn.user_id, turn.parent_id, turn.reply_id, turn.alternatives)
+            if turn.reply_id is None:  # a prompt whose reply was never written (a crash)
+                reply = ChatReply(turn.user_text, state="cancelled", note="no reply was saved")
+            else:
+                failed = turn.status == "error"
+                state = {"ok": "done", "error": "error", "cancelled": "cancelled"}[turn.status]
+                reply = ChatReply(
                     turn.user_text,
-                    text=turn.reply_text,
-                    meta=turn.meta,
+                    text=turn.reply_text or "",
+                    meta=None if failed else turn.meta,
                     prompt_id=turn.prompt_id,
                     rating=turn.rating,
                     feedback=turn.feedback,
-                    state="done",
+                    state=state,
+                    note=_failed_note(turn) if failed else version_note(ids),
+                    stored_error=turn.error,
                 )
                 reply.persisted = True
-                widgets.append(reply)
+            self._turns[reply] = ids
+            reply.set_notices(self._notices_for(turn.meta, turn.attempts))
+            widgets.append(reply)
         if widgets:
-            await view.mount_all(widgets)
+            await view.show_turns(widgets)  # the newest now, older ones when scrolled to
         self._show_intro()
         self._show_title()
         self.sidebar.set_current(self.conversation_id)
+        self._load_history()
         view.follow()
 
+    async def _cancel_stream(self) -> bool:
+        """Cancel a streaming reply and wait until it is saved; True if one was cancelled."""
+        worker = self._stream_worker
+        if worker is None or not self.streaming:
+            return False
+        worker.cancel()
+        with suppress(WorkerCancelled, WorkerError, WorkerFailed):
+            await worker.wait()
+        return True
+
     async def _reset_conversation(self) -> None:
-        if self.streaming and self._stream_worker is not None:
-            self._stream_worker.cancel()
-            with suppress(WorkerCancelled, WorkerError, WorkerFailed):
-                await self._stream_worker.wait()
+        await self._cancel_stream()
         self.view.unfollow()
         await self.view.remove_children()
+        self._turns.clear()
+        self._notices_shown.clear()
+        self._stop_editing()
         self.conversation_id = None
         self.conversation_title = None
+        self._head_id = None
         self.settings = ChatSettings()
         self._show_intro()
         self._show_title()
         self.sidebar.set_current(None)
+        self._load_history()
 
     async def action_new_conversation(self) -> None:
         """Start an empty conversation (kept in the list once something is sent)."""
+        title = self.conversation_title
+        cancelled = self.streaming
         await self._reset_conversation()
+        self.prompt.clear()
+        self._show_banner(None)
+        if cancelled:
+            self.notify(
+                "The reply that was streaming was cancelled; its partial text is kept in "
+                f"“{title or 'the previous conversation'}”.",
+                title="Reply cancelled",
+                severity="warning",
+            )
         self.prompt.focus()
 
     def _ensure_conversation(self, title: str) -> str | None:
@@ -300,27 +518,17 @@ class ChatScreen(Screen[None]):
             self.notify(f"Not saved: {exc}", title="Conversation", severity="warning")
             return None
         self.conversation_title = title_from(title)
+        self._head_id = None
         self._show_title()
         self.sidebar.set_current(self.conversation_id)
         return self.conversation_id
 
-    def _forget_if_empty(self) -> None:
-        """Drop a just-created conversation whose only turn failed or was cancelled."""
-        if self.conversation_id is None:
-            return
-        if any(r.persisted for r in self.view.replies):
-            return
-        with suppress(RouterError):
-            self.runtime.store.conversations.delete(self.conversation_id)
-        self.conversation_id = None
-        self.conversation_title = None
-        self._show_title()
-        self.sidebar.set_current(None)
-
     def action_toggle_sidebar(self) -> None:
         sidebar = self.sidebar
-        sidebar.display = not sidebar.display
-        if sidebar.display:
+        show = not sidebar.display
+        self.app.remember(sidebar=show)  # type: ignore[attr-defined]
+        sidebar.display = show
+        if show:
             sidebar.reload()
         elif sidebar.has_focus_within:
             self.prompt.focus()
@@ -392,14 +600,34 @@ class ChatScreen(Screen[None]):
 
     # ---- model, settings, cache --------------------------------------------------------------
 
-    def action_pick_model(self) -> None:
+    async def action_pick_model(self) -> None:
+        from .model_picker import ModelPicker, capability_labels
+
+        rows = self.runtime.model_rows()
+        catalog = self.runtime.catalog
+
         def chosen(model: str | None) -> None:
             if model:
-                self.action_use_model(model)
+                self._choose_model(model, rows)
 
-        from .model_picker import ModelPicker
+        picker = ModelPicker(
+            rows, self.model, capabilities=lambda model: capability_labels(catalog, model)
+        )
+        await self.app.push_screen(picker, chosen)
 
-        self.app.push_screen(ModelPicker(self.runtime.model_rows(), self.model), chosen)
+    def _choose_model(self, model: str, rows: list[dict[str, Any]]) -> None:
+        """Use `model`; a retired one first asks whether to use its replacement."""
+        row = next((r for r in rows if r["id"] == model), None)
+        if row is None or row.get("catalog_status") != "retired":
+            self.action_use_model(model)
+            return
+        from .retired_model import RetiredModelModal
+
+        def decided(answer: str | None) -> None:
+            if answer is not None:
+                self.action_use_model(answer)
+
+        self.app.push_screen(RetiredModelModal(model, row.get("replacement")), decided)
 
     def action_use_model(self, model: str) -> None:
         """Send to `model` from now on (saved with the open conversation)."""
@@ -410,7 +638,7 @@ class ChatScreen(Screen[None]):
             except RouterError as exc:
                 self.notify(str(exc), severity="error")
 
-    def action_conversation_settings(self) -> None:
+    async def action_conversation_settings(self) -> None:
         def saved(settings: ChatSettings | None) -> None:
             if settings is None:
                 return
@@ -427,7 +655,7 @@ class ChatScreen(Screen[None]):
                 except RouterError as exc:
                     self.notify(str(exc), severity="error")
 
-        self.app.push_screen(ConversationSettingsModal(self.settings), saved)
+        await self.app.push_screen(ConversationSettingsModal(self.settings), saved)
 
     def action_toggle_ignore_cache(self) -> None:
         self.query_one("#ignore-cache", Checkbox).toggle()
@@ -449,14 +677,30 @@ class ChatScreen(Screen[None]):
         event.stop()
         await self.send(event.text)
 
+    @on(PromptInput.Interrupted)
+    def _prompt_interrupted(self, event: PromptInput.Interrupted) -> None:
+        event.stop()
+        self.action_cancel_reply()
+
+    @on(PromptInput.Changed, "#prompt")
+    def _prompt_changed(self) -> None:
+        self.view.note_input()  # a streaming reply lets the key's echo go first
+        if not self.editing and not self.prompt.restored:
+            self._show_banner(None)
+
     async def send(self, text: str) -> bool:
         """Send `text` as the next turn of the open conversation; False if not sent."""
         if not text.strip():
             self.app.bell()
             return False
         if self.streaming:
-            self.notify("A reply is streaming; press Esc to cancel it first.", severity="warning")
+            self.notify(
+                "A reply is streaming; your prompt stays in the box (ctrl+c cancels the reply).",
+                severity="warning",
+            )
             return False
+        if self._editing is not None:
+            return await self._resend_edited(self._editing, text)
         conversation_id = self._ensure_conversation(text)
         s = self.settings
         request = ChatRequest(
@@ -469,14 +713,15 @@ class ChatScreen(Screen[None]):
             conversation_id=conversation_id,
             source="tui",
         )
-        self.prompt.clear()
-        await self._start_turn(text, request, restore=text)
+        self.prompt.consume(text)
+        self._show_banner(None)
+        await self._start_turn(text, request, restore=text, parent_id=self._head_id)
         return True
 
     async def send_template(self, template_id: str, values: dict[str, str]) -> bool:
         """Start a new conversation with a template (sent as template id + variables)."""
         if self.streaming:
-            self.notify("A reply is streaming; press Esc to cancel it first.", severity="warning")
+            self.notify("A reply is streaming; ctrl+c cancels it first.", severity="warning")
             return False
         try:
             template = self.runtime.templates.require(template_id)
@@ -497,101 +742,361 @@ class ChatScreen(Screen[None]):
             conversation_id=conversation_id,
             source="tui",
         )
-        await self._start_turn(rendered.prompt, request, restore=None)
+        await self._start_turn(rendered.prompt, request, restore=None, parent_id=None)
         self.prompt.focus()
         return True
 
-    async def _start_turn(self, user_text: str, request: ChatRequest, restore: str | None) -> None:
+    async def edit_in_prompt(self, text: str, system: str | None) -> None:
+        """Start a new conversation with `text` in the prompt box, to edit before sending."""
+        if self.streaming:
+            self.notify("A reply is streaming; ctrl+c cancels it first.", severity="warning")
+            return
+        await self._reset_conversation()
+        self.settings = ChatSettings(system, None, None)
+        self._show_title()
+        self.prompt.set_text(text)
+        self.prompt.focus()
+
+    async def _start_turn(
+        self,
+        user_text: str,
+        request: ChatRequest,
+        restore: str | None,
+        parent_id: int | None,
+        edited: bool = False,
+    ) -> None:
         view = self.view
         for hint in view.query(".chat-hint"):
             await hint.remove()
-        reply = ReplyView(user_text, request)
+        reply = ChatReply(user_text, request)
         await view.mount_all([UserMessage(user_text), reply])
         view.follow()
-        self._stream_worker = self._stream_reply(reply, request, restore, persist_user=True)
+        user_id = self._save_message("user", user_text, parent_id)
+        self._turns[reply] = TurnIds(user_id, parent_id, edited=edited)
+        self.prompt.remember(user_text)
+        self._stream_worker = self._stream_reply(reply, request, restore)
 
-    @work(exclusive=True, group="chat-stream")
-    async def _stream_reply(
-        self, reply: ReplyView, request: ChatRequest, restore: str | None, persist_user: bool
-    ) -> None:
-        """Route `request` and render its events into `reply`; Esc cancels this worker."""
-        router = self.runtime.router
+    def _save_message(
+        self,
+        role: str,
+        content: str,
+        parent_id: int | None,
+        *,
+        status: str = "ok",
+        prompt_id: str | None = None,
+    ) -> int | None:
+        """Append to the open conversation; the new message becomes the head."""
+        if self.conversation_id is None:
+            return None
         try:
-            prepared = router.prepare(request)
+            message_id = self.runtime.store.conversations.add_message(
+                self.conversation_id,
+                role,
+                content,
+                prompt_id,
+                parent_id=parent_id,
+                status=status,
+            )
         except RouterError as exc:
-            await reply.input_error(str(exc))
-            self._restore_prompt(restore)
-            self._forget_if_empty()
-            return
+            if self._ui_alive():
+                self.notify(f"Not saved in the conversation: {exc}", severity="warning")
+            return None
+        self._head_id = message_id
+        return message_id
+
+    def cancel_reply(self, then: Callable[[], object] | None = None) -> bool:
+        """Cancel the streaming reply (its partial text is kept and saved); `then` runs once
+        it is saved. False if nothing was streaming (and `then` is not called)."""
+        worker = self._stream_worker
+        if worker is None or not self.streaming:
+            return False
+        if then is not None:
+            self._after_stream.append(then)
+        worker.cancel()
+        return True
+
+    @background("stream the reply", group="chat-stream")
+    async def _stream_reply(
+        self, reply: ReplyView, request: ChatRequest, restore: str | None, note: str | None = None
+    ) -> None:
+        """Route `request` and render its events into `reply`; ctrl+c cancels this worker."""
+        router = self.runtime.router
+        parts: list[str] = []
+        self._activity_start(request.model or self.model)
+        self.refresh_bindings()
         try:
+            try:
+                prepared = router.prepare(request)
+            except RouterError as exc:
+                await reply.input_error(str(exc))
+                self._finish_turn(reply, "error", "")
+                self._restore_prompt(restore)
+                return
             events = cast(AsyncGenerator[Event, None], router.stream(prepared))
             slice_start = perf_counter()
             async with aclosing(events):
                 async for event in events:
                     if isinstance(event, Delta):
+                        parts.append(event.text)
+                        self._activity_first_token()
                         await reply.add(event.text)  # the reply tells the view when it grew
                         if perf_counter() - slice_start > STREAM_SLICE_S:
                             await asyncio.sleep(0)
                             slice_start = perf_counter()
                     elif isinstance(event, Started):
+                        self._activity_model(event.model)
                         await reply.begin(event.model, event.prompt_id, event.notice)
                     elif isinstance(event, AttemptFailed):
                         reply.attempt_failed(event)
                     elif isinstance(event, Restart):
+                        parts.clear()
                         await reply.restart(event.reason, event.next_model)
                     elif isinstance(event, Done):
-                        await reply.finish(event.result)
+                        result = event.result
+                        await reply.finish(result)
                         if request.template_id is not None:
-                            reply.user_text = event.result.prompt
-                        self._persist(reply, persist_user)
+                            reply.user_text = result.prompt
+                        self._finish_turn(reply, "ok", reply.text, note=note)
+                        notices = self._notices_for(
+                            ReplyMeta.from_result(result), result.attempts, result.warnings
+                        )
+                        _set_notices(reply, notices)
                     elif isinstance(event, Failed):
                         await reply.fail(event.result)
+                        self._finish_turn(reply, "error", "".join(parts))
+                        _set_notices(reply, self._notices_for(None, event.result.attempts))
                         self._restore_prompt(restore)
-                        self._forget_if_empty()
         except asyncio.CancelledError:
-            await reply.cancel()
-            self._forget_if_empty()
+            self._finish_turn(reply, "cancelled", "".join(parts))
+            if self._ui_alive():
+                try:
+                    await reply.cancel()
+                    self._restore_prompt(restore)
+                except Exception as exc:  # the screen is going away: nothing left to show
+                    self.app.log.error("cancelling the reply", exc)
             raise
-        except Exception as exc:  # never let one request take the app down
-            await reply.input_error(f"unexpected error: {exc!r}")
-            self._restore_prompt(restore)
-
-    def _persist(self, reply: ReplyView, persist_user: bool) -> None:
-        conversation_id = self.conversation_id
-        if conversation_id is None:
-            return
-        conversations = self.runtime.store.conversations
-        try:
-            if persist_user and not reply.persisted:
-                conversations.add_message(conversation_id, "user", reply.user_text)
-            conversations.add_message(
-                conversation_id, "assistant", reply.text, prompt_id=reply.prompt_id
-            )
         except RouterError as exc:
-            self.notify(f"Reply not saved in the conversation: {exc}", severity="warning")
+            await reply.input_error(str(exc))
+            self._finish_turn(reply, "error", "".join(parts))
+            self._restore_prompt(restore)
+        except Exception as exc:  # never let one request take the app down
+            report_failure(self, "stream the reply", exc)
+            with suppress(Exception):
+                await reply.input_error(f"unexpected error: {type(exc).__name__}: {exc}")
+            self._finish_turn(reply, "error", "".join(parts))
+            self._restore_prompt(restore)
+        finally:
+            self._activity_stop()
+            if self._ui_alive():
+                self.call_later(self.refresh_bindings)  # ctrl+c is not "cancel" any more
+            callbacks, self._after_stream = self._after_stream, []
+            for callback in callbacks:
+                callback()
+
+    def _finish_turn(
+        self, reply: ReplyView, status: str, text: str, note: str | None = None
+    ) -> None:
+        """Save the reply (a failed or cancelled one too: the turn stays, to be retried)."""
+        ids = self._turns.get(reply)
+        if ids is None or self.conversation_id is None:
             return
+        reply_id = self._save_message(
+            "assistant", text, ids.user_id, status=status, prompt_id=reply.prompt_id
+        )
+        if reply_id is None:
+            return
+        ids.reply_id = reply_id
+        ids.alternatives = [*ids.alternatives, reply_id]
+        if ids.edited:  # the other versions are on the branch that was left
+            ids.alternatives = self._alternatives_of(reply_id) or ids.alternatives
         reply.persisted = True
-        self.sidebar.reload()
+        if status == "ok":
+            _set_note(reply, " · ".join(n for n in (note, version_note(ids)) if n) or None)
+        if self._ui_alive():
+            self.sidebar.reload()
+
+    def _alternatives_of(self, reply_id: int) -> list[int]:
+        if self.conversation_id is None:
+            return []
+        try:
+            thread = self.runtime.store.conversations.thread(self.conversation_id)
+        except RouterError:
+            return []
+        return next((list(m["alternatives"]) for m in thread if m["id"] == reply_id), [])
+
+    def _notices_for(
+        self, meta: ReplyMeta | None, attempts: list[Attempt], warnings: list[str] | None = None
+    ) -> list[str]:
+        """The reply's notices: the retirement notice once per conversation, rejected keys."""
+        notices: list[str] = []
+        if meta is not None and meta.notice and meta.notice not in self._notices_shown:
+            self._notices_shown.add(meta.notice)
+            notices.append(meta.notice)
+        notices += warnings or []
+        notices += key_problems(attempts, self.runtime.settings)
+        return notices
 
     def _restore_prompt(self, text: str | None) -> None:
-        if text is None:
+        """Put a prompt that got no reply back in the box, selected (typing replaces it)."""
+        if text is None or not self._ui_alive():
             return
         prompt = self.prompt
-        if not prompt.text.strip():
-            prompt.set_text(text)
+        if prompt.text.strip():
+            self.notify("Your prompt was not put back (the box is not empty); ↑ recalls it.")
+            return
+        prompt.restore(text)
+        self._show_banner(RESTORED_HINT)
         prompt.focus()
+
+    # ---- editing, regenerating and versions --------------------------------------------------
+
+    def action_edit_turn(self) -> None:
+        """Put the selected turn's prompt in the box; Enter resends it as a new branch."""
+        reply = self._selected_reply("edit")
+        if reply is None:
+            return
+        if self.streaming:
+            self.notify("A reply is streaming; ctrl+c cancels it first.", severity="warning")
+            return
+        if reply.request is not None and reply.request.template_id is not None:
+            self.notify("A template turn cannot be edited here; use the templates screen.")
+            return
+        self._editing = reply
+        self.prompt.set_text(reply.user_text)
+        self._show_banner(EDITING_HINT)
+        self.prompt.focus()
+
+    def _stop_editing(self) -> None:
+        if self._editing is None:
+            return
+        self._editing = None
+        with suppress(Exception):  # the screen may be closing
+            self._show_banner(None)
+
+    async def _resend_edited(self, reply: ReplyView, text: str) -> bool:
+        """Send `text` in place of `reply`'s prompt: what followed stays in the old branch."""
+        ids = self._turns.get(reply)
+        history = self._history(before=reply)
+        await self._drop_from(reply)
+        self._stop_editing()
+        s = self.settings
+        request = ChatRequest(
+            model=self.model,
+            messages=[*history, Message("user", text)],
+            system=s.system,
+            temperature=s.temperature,
+            max_tokens=s.max_tokens,
+            ignore_cache=self.ignore_cache,
+            conversation_id=self.conversation_id,
+            source="tui",
+        )
+        self.prompt.consume(text)
+        parent = ids.parent_id if ids is not None else self._head_id
+        await self._start_turn(text, request, restore=text, parent_id=parent, edited=True)
+        return True
+
+    async def _drop_from(self, reply: ReplyView) -> None:
+        """Remove `reply`'s turn and every later one from the screen (not from the store)."""
+        view = self.view
+        replies = view.replies
+        if reply not in replies:
+            return
+        later = replies[replies.index(reply) :]
+        children = list(view.children)
+        start = children.index(reply) if reply in children else len(children)
+        if start > 0 and isinstance(children[start - 1], UserMessage):
+            start -= 1
+        for widget in children[start:]:
+            await widget.remove()
+        for each in later:
+            self._turns.pop(each, None)
+        view.selected = -1
+
+    def action_regenerate(self) -> None:
+        """Ask again with the model selected now (bypassing the cache); the replaced reply
+        stays as another version of the turn ([ and ] switch)."""
+        reply = self._selected_reply("regenerate")
+        if reply is None:
+            return
+        if self.streaming:
+            self.notify("A reply is streaming; ctrl+c cancels it first.", severity="warning")
+            return
+        if reply is not self.view.replies[-1]:
+            self.notify("Only the latest reply can be regenerated.", severity="warning")
+            return
+        previous_model = reply.meta.model_used if reply.meta is not None else None
+        if reply.request is not None and reply.request.template_id is not None:
+            request = replace(reply.request, model=self.model, ignore_cache=True)
+        else:
+            s = self.settings
+            request = ChatRequest(
+                model=self.model,
+                messages=[*self._history(before=reply), Message("user", reply.user_text)],
+                system=s.system,
+                temperature=s.temperature,
+                max_tokens=s.max_tokens,
+                ignore_cache=True,
+                conversation_id=self.conversation_id,
+                source="tui",
+            )
+        reply.request = request
+        ids = self._turns.get(reply)
+        if ids is None:  # not saved yet: save the prompt again so the reply has a parent
+            ids = self._turns[reply] = TurnIds(None, self._head_id)
+        if ids.user_id is None:
+            ids.user_id = self._save_message("user", reply.user_text, ids.parent_id)
+        note = f"↻ regenerated with {self.model}"
+        if previous_model and previous_model != self.model:
+            note += f" (was {previous_model})"
+        _set_note(reply, None)
+        self.view.follow()
+        self._stream_worker = self._stream_reply(reply, request, None, note)
+
+    async def action_alternative(self, step: int) -> None:
+        """Show the previous (-1) or next (+1) version of the selected turn's reply."""
+        reply = self._selected_reply("switch versions of")
+        if reply is None:
+            return
+        ids = self._turns.get(reply)
+        if ids is None or len(ids.alternatives) < 2 or ids.reply_id not in ids.alternatives:
+            self.notify("This reply has no other version.")
+            return
+        if self.streaming:
+            self.notify("A reply is streaming; ctrl+c cancels it first.", severity="warning")
+            return
+        index = ids.alternatives.index(ids.reply_id) + step
+        if not 0 <= index < len(ids.alternatives):
+            self.notify("No older version." if step < 0 else "No newer version.")
+            return
+        assert self.conversation_id is not None
+        position = self.view.replies.index(reply)
+        try:
+            self.runtime.store.conversations.set_head(self.conversation_id, ids.alternatives[index])
+            await self._reload_conversation(select=position)
+        except RouterError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.notify(f"Version {index + 1} of {len(ids.alternatives)}.")
 
     # ---- reply selection and actions ---------------------------------------------------------
 
     def action_leave_prompt(self) -> None:
-        """Esc: cancel a streaming reply, else toggle between the prompt and the replies."""
-        if self.streaming:
-            self.action_cancel_reply()
+        """Esc: stop editing; else go between the prompt and the replies. A second Esc on the
+        replies while one streams cancels it (one habitual Esc never does)."""
+        view = self.view
+        if self.prompt.has_focus and self.editing:
+            self._stop_editing()
+            self.prompt.clear()
             return
-        if self.view.has_focus:
+        if view.has_focus:
+            if self.streaming:
+                self.action_cancel_reply()
+                return
             self.prompt.focus()
             return
         self.action_select_latest()
+        if self.streaming and view.replies:
+            self.notify("The reply keeps streaming; Esc again (or ctrl+c) cancels it.", timeout=3)
 
     def action_select_latest(self) -> None:
         """Focus the conversation with the newest reply selected."""
@@ -602,10 +1107,13 @@ class ChatScreen(Screen[None]):
         view.focus()
         view.select_latest()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_reply":
+            return self.streaming  # otherwise ctrl+c keeps its usual meaning
+        return True
+
     def action_cancel_reply(self) -> None:
-        if self._stream_worker is not None and self.streaming:
-            self._stream_worker.cancel()
-        else:
+        if not self.cancel_reply():
             self.notify("Nothing is streaming.")
 
     def action_focus_prompt(self) -> None:
@@ -641,7 +1149,7 @@ class ChatScreen(Screen[None]):
             return
         reply.set_rating(record["rating"], record["feedback"])
 
-    def action_feedback(self) -> None:
+    async def action_feedback(self) -> None:
         reply = self._selected_reply("give feedback on")
         if reply is None or not self._ratable(reply):
             return
@@ -652,39 +1160,64 @@ class ChatScreen(Screen[None]):
 
         from .feedback import FeedbackModal
 
-        self.app.push_screen(FeedbackModal(reply.rating, reply.feedback), saved)
+        await self.app.push_screen(FeedbackModal(reply.rating, reply.feedback), saved)
+
+    async def action_attempt_details(self) -> None:
+        """The request behind the selected reply and every attempt (model, outcome, reason)."""
+        reply = self._selected_reply("show details of")
+        if reply is None:
+            return
+        if reply.prompt_id is None:
+            self.notify("This turn has no recorded request (it was never sent).")
+            return
+        from .attempts import AttemptsModal
+
+        store = self.runtime.store
+        try:
+            row = store.get_request(reply.prompt_id)
+            attempts = [Attempt(**a) for a in store.request_attempts(reply.prompt_id)]
+        except RouterError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if row is None:
+            self.notify("The request is still running; its details come when it ends.")
+            return
+        problems = key_problems(attempts, self.runtime.settings)
+        await self.app.push_screen(AttemptsModal(row, attempts, problems))
 
     def action_copy_reply(self) -> None:
         reply = self._selected_reply("copy")
         if reply is None:
             return
-        self.app.copy_to_clipboard(reply.text)
-        self.notify(f"Copied {len(reply.text):,} characters.")
+        self.view.copy(reply.text, "reply")  # says truthfully where the text went
 
-    def action_regenerate(self) -> None:
-        reply = self._selected_reply("regenerate")
-        if reply is None:
+    def action_copy_code(self) -> None:
+        """`y`, then the number in a code block's label: copy that block of the reply."""
+        self.view.action_copy_code()
+
+    def action_scroll_tables(self, direction: int) -> None:
+        """Scroll the wide tables of the selected reply sideways (←/→ in the replies)."""
+        self.view.action_scroll_tables(direction)
+
+    def action_export_conversation(self) -> None:
+        """Write the open conversation to a Markdown file (asks where; never overwrites)."""
+        if self.conversation_id is None:
+            self.notify("Nothing to export: this conversation is not saved yet.")
             return
-        if self.streaming:
-            self.notify("A reply is streaming; press Esc to cancel it first.", severity="warning")
-            return
-        if reply is not self.view.replies[-1]:
-            self.notify("Only the latest reply can be regenerated.", severity="warning")
-            return
-        if reply.request is not None:
-            request = replace(reply.request, ignore_cache=True)
+        from ..export_file import ask_and_export
+
+        ask_and_export(self, self.conversation_id, self.conversation_title or "conversation")
+
+    def action_scroll_conversation(self, direction: int) -> None:
+        """PageUp / PageDown from the prompt: scroll the conversation."""
+        if direction < 0:
+            self.view.scroll_page_up()
         else:
-            s = self.settings
-            request = ChatRequest(
-                model=self.model,
-                messages=[*self._history(before=reply), Message("user", reply.user_text)],
-                system=s.system,
-                temperature=s.temperature,
-                max_tokens=s.max_tokens,
-                ignore_cache=True,
-                conversation_id=self.conversation_id,
-                source="tui",
-            )
-        reply.request = request
-        self.view.follow()
-        self._stream_worker = self._stream_reply(reply, request, None, persist_user=True)
+            self.view.scroll_page_down()
+
+
+def _failed_note(turn: StoredTurn) -> str:
+    if turn.meta is None:
+        return "not sent"
+    count = turn.meta.attempts
+    return f"failed after {count} attempt" + ("" if count == 1 else "s")

@@ -63,20 +63,27 @@ class ConversationSettingsModal(ModalScreen[ChatSettings | None]):
             box.border_title = "Conversation settings"
             box.border_subtitle = "ctrl+s save · Esc cancel"
             yield Label("System prompt")
-            yield TextArea(c.system or "", id="settings-system", soft_wrap=True)
+            yield TextArea(
+                c.system or "",
+                id="settings-system",
+                soft_wrap=True,
+                placeholder="None: the model's own default behaviour",
+            )
             with Horizontal(id="settings-numbers"):
                 with Vertical():
-                    yield Label("Temperature (0–2, empty = default)")
+                    yield Label("Temperature (0–2)")
                     yield Input(
                         "" if c.temperature is None else f"{c.temperature:g}",
                         id="settings-temperature",
+                        placeholder="default",
                         compact=True,
                     )
                 with Vertical():
-                    yield Label("Max tokens (empty = default)")
+                    yield Label("Max tokens")
                     yield Input(
                         "" if c.max_tokens is None else str(c.max_tokens),
                         id="settings-max-tokens",
+                        placeholder="default",
                         compact=True,
                         type="integer",
                     )

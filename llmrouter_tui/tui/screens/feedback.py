@@ -41,7 +41,12 @@ class FeedbackModal(ModalScreen[tuple[int, str] | None]):
                 compact=True,
             )
             yield Label("What was good or bad?")
-            yield Input(self.feedback or "", id="feedback-text", compact=True)
+            yield Input(
+                self.feedback or "",
+                placeholder="optional: a few words for later",
+                id="feedback-text",
+                compact=True,
+            )
             yield Static("", id="feedback-error", markup=False)
             with Horizontal(id="feedback-buttons"):
                 yield Button("Save", id="feedback-save", variant="primary", compact=True)

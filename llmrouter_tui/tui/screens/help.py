@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -15,12 +16,30 @@ from ..widgets.conversation_view import ConversationView
 from ..widgets.prompt_input import PromptInput
 from ..widgets.sidebar import ConversationSidebar
 from .analytics import AnalyticsScreen
+from .attempts import AttemptsModal
 from .chat import ChatScreen
 from .confirm import ConfirmModal
 from .conversation_settings import ConversationSettingsModal
 from .feedback import FeedbackModal
 from .model_picker import ModelPicker
+from .retired_model import RetiredModelModal
+from .template_review import TemplateReviewModal
 from .templates import TemplatesScreen
+from .text_prompt import TextPromptModal
+
+#: Keys that scroll (Textual's own scrolling bindings, listed for the help only).
+SCROLLING: tuple[Binding, ...] = (
+    Binding(
+        "pageup,pagedown",
+        "scroll_page",
+        "Scroll a page (also from the prompt box)",
+        id="scroll.page",
+    ),
+    Binding("home,end", "scroll_ends", "Replies: to the top / the end", id="scroll.ends"),
+    Binding("up,down", "select_reply", "Replies: previous / next reply", id="scroll.replies"),
+    Binding("left,right", "scroll_tables", "Replies: wide tables sideways", id="scroll.tables"),
+    Binding("ctrl+pageup,ctrl+pagedown", "scroll_lists", "Lists: a page", id="scroll.lists"),
+)
 
 
 def _bindings(items: Iterable[BindingType]) -> list[Binding]:
@@ -42,12 +61,17 @@ def binding_sections(app: App[object]) -> list[tuple[str, list[Binding]]]:
         ("Chat", _bindings(ChatScreen.BINDINGS)),
         ("Prompt box", _bindings(PromptInput.BINDINGS)),
         ("Replies (after Esc)", _bindings(ConversationView.BINDINGS)),
+        ("Scrolling", list(SCROLLING)),
         ("Conversation list (ctrl+b)", _bindings(ConversationSidebar.BINDINGS)),
         ("Templates", _bindings(TemplatesScreen.BINDINGS)),
+        ("Template review", _bindings(TemplateReviewModal.BINDINGS)),
         ("Analytics", _bindings(AnalyticsScreen.BINDINGS)),
         ("Model picker", _bindings(ModelPicker.BINDINGS)),
+        ("Retired model", _bindings(RetiredModelModal.BINDINGS)),
+        ("Request details (d)", _bindings(AttemptsModal.BINDINGS)),
         ("Conversation settings", _bindings(ConversationSettingsModal.BINDINGS)),
         ("Feedback", _bindings(FeedbackModal.BINDINGS)),
+        ("Rename", _bindings(TextPromptModal.BINDINGS)),
         ("Confirm", _bindings(ConfirmModal.BINDINGS)),
     ]
 
@@ -80,19 +104,26 @@ class HelpScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("Where", "Key", "Action")
+        table.add_columns("Key", "Action")
         for section, bindings in binding_sections(self.app):
-            first = True
+            table.add_row(Text(section, style="bold"), "", key=f"section:{section}")
             for binding in bindings:
                 if binding.system:
                     continue
                 table.add_row(
-                    section if first else "",
-                    key_label(self.app, binding),
-                    binding.description or binding.action,
+                    "  " + key_label(self.app, binding), binding.description or binding.action
                 )
-                first = False
         table.focus()
+
+    def binding_rows(self) -> list[tuple[str, str]]:
+        """(key, action) of every binding row shown (section titles left out)."""
+        table = self.query_one(DataTable)
+        rows = []
+        for index in range(table.row_count):
+            key, action = (str(cell) for cell in table.get_row_at(index))
+            if action:
+                rows.append((key.strip(), action))
+        return rows
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -1,7 +1,13 @@
-"""Modal model picker: a filterable table of models with provider, context window and status."""
+"""Modal model picker: a filterable list of models with provider, context window, status and
+(when the catalog declares them) capabilities.
+
+Each model takes two lines, the full id on the first and everything else on the second, so
+nothing is cut at 80 columns (a table with one column per fact needs about 95).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from textual import on
@@ -10,7 +16,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
 
 STATUS_STYLE = {
     "available": "$success",
@@ -20,10 +27,20 @@ STATUS_STYLE = {
     "cooling down": "$warning",
     "deprecated": "$warning",
 }
+#: Capability flags worth showing in a picker, with the word shown (the rest are details).
+CAPABILITY_WORDS: tuple[tuple[str, str], ...] = (
+    ("tools", "tools"),
+    ("json_schema", "JSON"),
+    ("json_object", "JSON"),
+    ("images", "images"),
+    ("reasoning_effort", "reasoning"),
+)
+
+CapabilitiesOf = Callable[[str], list[str]]
 
 
 def status_content(status: str) -> Content:
-    """The status cell, coloured by how usable the model is."""
+    """The status, coloured by how usable the model is."""
     style = STATUS_STYLE.get(status, "$text-muted" if status.startswith("retired") else "")
     return Content.styled(status, style)
 
@@ -37,10 +54,42 @@ def context_label(window: int | None) -> str:
     return f"{window // 1024}k" if window % 1024 == 0 else f"{window / 1000:.0f}k"
 
 
+def capability_labels(catalog: object, model: str) -> list[str]:
+    """What `model` can do beyond plain chat, if the catalog says (else nothing)."""
+    lookup = getattr(catalog, "capabilities", None)
+    if not callable(lookup):
+        return []
+    try:
+        caps = lookup(model)
+    except Exception:  # an id the catalog cannot describe: show nothing rather than fail
+        return []
+    if caps is None:
+        return []
+    words = [word for name, word in CAPABILITY_WORDS if getattr(caps, name, False)]
+    return list(dict.fromkeys(words))
+
+
 def matches(row: dict[str, Any], needle: str) -> bool:
     """Whether a model row contains every word of `needle` (id, label, provider, status)."""
     hay = " ".join(str(row.get(k) or "") for k in ("id", "label", "provider", "status")).casefold()
     return all(word in hay for word in needle.casefold().split())
+
+
+def model_option(row: dict[str, Any], current: bool, capabilities: list[str]) -> Content:
+    """Two lines: the full id, then provider · context · status · capabilities."""
+    details: list[Content | str] = [
+        Content.styled(str(row["provider"]), "$text-muted"),
+        Content.styled(f"{context_label(row.get('context_window'))} ctx", "$text-muted"),
+        status_content(str(row["status"])),
+    ]
+    if capabilities:
+        details.append(Content.styled(", ".join(capabilities), "$text-muted italic"))
+    return Content.assemble(
+        ("● " if current else "  ", "$accent"),
+        (str(row["id"]), "bold" if current else ""),
+        "\n    ",
+        Content(" · ").join(details),
+    )
 
 
 class ModelPicker(ModalScreen[str | None]):
@@ -52,56 +101,63 @@ class ModelPicker(ModalScreen[str | None]):
         Binding("escape", "cancel", "Close", id="picker.close"),
         Binding("down", "cursor_down", "Down", show=False, id="picker.down"),
         Binding("up", "cursor_up", "Up", show=False, id="picker.up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="picker.page_down"),
+        Binding("pageup", "page_up", "Page up", show=False, id="picker.page_up"),
     ]
 
-    def __init__(self, rows: list[dict[str, Any]], current: str) -> None:
+    def __init__(
+        self,
+        rows: list[dict[str, Any]],
+        current: str,
+        capabilities: CapabilitiesOf | None = None,
+    ) -> None:
         super().__init__()
         self.rows = [r for r in rows if r.get("kind", "chat") == "chat"]
         self.current = current
+        self._capabilities = capabilities or (lambda _model: [])
 
     def compose(self) -> ComposeResult:
         with Vertical(id="picker-box") as box:
             box.border_title = "Choose a model"
             box.border_subtitle = "Enter select · Esc close"
-            yield Input(placeholder="Filter models…", id="picker-filter", compact=True)
-            yield DataTable(id="picker-table", cursor_type="row", zebra_stripes=True)
+            yield Input(
+                placeholder="Filter: id, provider or status…", id="picker-filter", compact=True
+            )
+            yield OptionList(id="picker-list")
             yield Static("", id="picker-empty", markup=False)
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_column("Model", key="id")
-        table.add_column("Provider", key="provider")
-        table.add_column("Context", key="context")
-        table.add_column("Status", key="status")
         self._fill("")
         self.query_one(Input).focus()
 
     @property
+    def option_list(self) -> OptionList:
+        return self.query_one("#picker-list", OptionList)
+
+    @property
     def visible_ids(self) -> list[str]:
-        table = self.query_one(DataTable)
-        return [str(row_key.value) for row_key in table.rows]
+        options = self.option_list
+        return [str(options.get_option_at_index(i).id) for i in range(options.option_count)]
 
     def _fill(self, needle: str) -> None:
-        table = self.query_one(DataTable)
-        table.clear()
+        options = self.option_list
+        options.clear_options()
         shown = [r for r in self.rows if matches(r, needle)] if needle.strip() else self.rows
         if needle.strip():  # ids that match come before rows matching only by status or label
             shown.sort(key=lambda r: not matches({"id": r["id"]}, needle))
-        for row in shown:
-            name = Content.assemble(
-                ("● " if row["id"] == self.current else "  ", "$accent"), row["id"]
+        options.add_options(
+            Option(
+                model_option(row, row["id"] == self.current, self._capabilities(row["id"])),
+                id=row["id"],
             )
-            table.add_row(
-                name,
-                row["provider"],
-                context_label(row.get("context_window")),
-                status_content(str(row["status"])),
-                key=row["id"],
-            )
-        self.query_one("#picker-empty", Static).update("" if shown else "No model matches.")
+            for row in shown
+        )
+        empty = self.query_one("#picker-empty", Static)
+        empty.update("" if shown else "No model matches.")
+        empty.display = not shown
         if shown:
             ids = [r["id"] for r in shown]
-            table.move_cursor(row=ids.index(self.current) if self.current in ids else 0)
+            options.highlighted = ids.index(self.current) if self.current in ids else 0
 
     @on(Input.Changed, "#picker-filter")
     def _filter(self, event: Input.Changed) -> None:
@@ -109,25 +165,32 @@ class ModelPicker(ModalScreen[str | None]):
 
     @on(Input.Submitted, "#picker-filter")
     def _submit(self) -> None:
-        self._choose_cursor()
+        self._choose_highlighted()
 
-    @on(DataTable.RowSelected, "#picker-table")
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
-        self.dismiss(str(event.row_key.value))
+    @on(OptionList.OptionSelected, "#picker-list")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(str(event.option.id))
 
-    def _choose_cursor(self) -> None:
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
+    def _choose_highlighted(self) -> None:
+        options = self.option_list
+        option = options.highlighted_option
+        if option is None:
             self.app.bell()
             return
-        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        self.dismiss(str(row_key.value))
+        self.dismiss(str(option.id))
 
     def action_cursor_down(self) -> None:
-        self.query_one(DataTable).action_cursor_down()
+        self.option_list.action_cursor_down()
 
     def action_cursor_up(self) -> None:
-        self.query_one(DataTable).action_cursor_up()
+        self.option_list.action_cursor_up()
+
+    def action_page_down(self) -> None:
+        self.option_list.action_page_down()
+
+    def action_page_up(self) -> None:
+        self.option_list.action_page_up()
 
     def action_cancel(self) -> None:
         self.dismiss(None)

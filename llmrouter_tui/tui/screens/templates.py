@@ -11,12 +11,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, Static, Tree
+from textual.widgets import Button, Input, Label, Static, Tree
 
-from ...core.errors import ConfigError
+from ...core.errors import ConfigError, RouterError
 from ...core.runtime import Runtime
 from ...core.templates import Template, TemplateSet
-from ..messages import TemplateChosen
+from ..messages import TemplateChosen, TemplateEdit
+from ..widgets.key_footer import KeyFooter
 from ..widgets.top_bar import TopBar
 
 RELOAD_EVERY_S = 2.0
@@ -63,6 +64,9 @@ class TemplatesScreen(Screen[None]):
         super().__init__()
         self.selected_id: str | None = None
         self._shown: TemplateSet | None = None
+        #: Enter was pressed on a template: focus its first empty variable once the form
+        #: for it is built.
+        self._focus_form = False
 
     @property
     def runtime(self) -> Runtime:
@@ -73,20 +77,22 @@ class TemplatesScreen(Screen[None]):
         yield Static("", id="tpl-error", markup=False)
         with Horizontal(id="tpl-body"):
             with Vertical(id="tpl-left"):
-                yield Input(placeholder="Filter templates…", id="tpl-filter", compact=True)
+                yield Input(placeholder="Filter… (ctrl+f)", id="tpl-filter", compact=True)
                 tree: Tree[str] = Tree("Templates", id="tpl-tree")
                 tree.show_root = False
                 yield tree
             with Vertical(id="tpl-right"):
                 yield Static("", id="tpl-heading", markup=False)
-                with VerticalScroll(id="tpl-preview"):
+                # Scrolled with the mouse; no focus stop of their own (typed text would go
+                # nowhere).
+                with VerticalScroll(id="tpl-preview", can_focus=False):
                     yield Static("", id="tpl-preview-text")
                 yield Static("Variables", id="tpl-vars-label")
-                yield VerticalScroll(id="tpl-form")
+                yield VerticalScroll(id="tpl-form", can_focus=False)
                 yield Static("", id="tpl-form-error", markup=False)
                 with Horizontal(id="tpl-actions"):
                     yield Button("Use in chat ^s", id="tpl-use", variant="primary", compact=True)
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._fill_tree()
@@ -162,7 +168,11 @@ class TemplatesScreen(Screen[None]):
 
     @on(Input.Submitted, "#tpl-filter")
     def _filter_submitted(self) -> None:
-        self.query_one("#tpl-tree", Tree).focus()
+        """Enter in the filter: on to the first empty variable of the template shown."""
+        if self.selected_id is None:
+            self.query_one("#tpl-tree", Tree).focus()
+            return
+        self._focus_first_empty()
 
     @on(Tree.NodeHighlighted, "#tpl-tree")
     def _highlighted(self, event: Tree.NodeHighlighted[str]) -> None:
@@ -172,9 +182,23 @@ class TemplatesScreen(Screen[None]):
     @on(Tree.NodeSelected, "#tpl-tree")
     def _node_selected(self, event: Tree.NodeSelected[str]) -> None:
         if event.node.data is not None:
-            inputs = list(self.query_one("#tpl-form").query(Input))
-            if inputs:
-                inputs[0].focus()
+            if event.node.data != self.selected_id:
+                self._select(event.node.data)
+            self._focus_first_empty()
+
+    def _focus_first_empty(self) -> None:
+        """Focus the first variable without a value (else the first one, else Use); when the
+        form is still being built, as soon as it is."""
+        template = self.runtime.templates.get(self.selected_id) if self.selected_id else None
+        inputs = list(self.query_one("#tpl-form").query(Input))
+        names = [(i.id or "").removeprefix("tplvar-") for i in inputs]
+        if template is None or names != list(template.variables):
+            self._focus_form = True  # the form for this template is not there yet
+            return
+        self._focus_form = False
+        empty = [i for i in inputs if not i.value.strip()]
+        target = empty[0] if empty else inputs[0] if inputs else self.query_one("#tpl-use")
+        target.focus()
 
     def select_template(self, template_id: str) -> bool:
         """Move the cursor to `template_id` (clearing a filter that hides it)."""
@@ -232,6 +256,7 @@ class TemplatesScreen(Screen[None]):
                         placeholder=f"value for {name}",
                         id=f"tplvar-{name}",
                         compact=True,
+                        classes="tpl-var-input",
                     ),
                     classes="tpl-var",
                 )
@@ -239,6 +264,8 @@ class TemplatesScreen(Screen[None]):
         if not rows:
             rows.append(Horizontal(Label("This template has no variables."), classes="tpl-var"))
         await form.mount_all(rows)
+        if self._focus_form:
+            self._focus_first_empty()
 
     def form_values(self) -> dict[str, str]:
         """Current variable values from the form, by name."""
@@ -262,4 +289,20 @@ class TemplatesScreen(Screen[None]):
             self.query_one(f"#tplvar-{missing[0]}", Input).focus()
             return
         error.update("")
-        self.post_message(TemplateChosen(self.selected_id, values))
+        template_id = self.selected_id
+        try:
+            rendered = self.runtime.templates.require(template_id).render(values)
+        except RouterError as exc:
+            error.update(f"✗ {exc}")
+            return
+        from .template_review import TemplateReviewModal
+
+        def decided(answer: str | None) -> None:
+            if answer == "send":
+                self.post_message(TemplateChosen(template_id, values))
+            elif answer == "edit":
+                self.post_message(TemplateEdit(rendered.prompt, rendered.system))
+
+        self.app.push_screen(
+            TemplateReviewModal(template_id, rendered.prompt, rendered.system), decided
+        )

@@ -32,7 +32,7 @@ class TextPromptModal(ModalScreen[str | None]):
             box.border_title = self.title_text
             box.border_subtitle = "Enter save · Esc cancel"
             yield Label(self.label)
-            yield Input(self.value, id="text-prompt-input", compact=True)
+            yield Input(self.value, placeholder=self.label, id="text-prompt-input", compact=True)
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()

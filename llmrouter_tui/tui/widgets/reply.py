@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from time import perf_counter
-from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -14,32 +13,29 @@ from textual.widgets import Static
 from ...core.types import AttemptFailed, ChatRequest, Result
 from .._css import sibling_tcss
 from ..format import ReplyMeta, attempt_lines, error_headline, meta_line, stars
-
-if TYPE_CHECKING:
-    from textual.widgets import Markdown
+from ..markdown_render import CodeSnippet, code_snippets
+from .markdown_body import MarkdownBody
 
 ReplyState = str  # "pending" | "streaming" | "done" | "cancelled" | "error"
 
 #: Streamed text is rendered in batches at most this often: a relayout per token would make
 #: input lag at a thousand tokens per second. After a batch is on screen the next also waits
-#: at least as long as that one took to show: the last block of a long reply costs more to
-#: re-render as it grows, and on a busy machine batches stretch out instead of keeping the
-#: event loop (and the keys typed meanwhile) busy.
+#: at least PACE times as long as that one took to show, so batches never keep the event
+#: loop (and the keys typed meanwhile) busy more than about a third of the time; on a busy
+#: machine they stretch out instead.
 FLUSH_EVERY_S = 1 / 15
+PACE = 2.0
+#: A key typed in the prompt gets a frame of its own: the next batch waits until its echo
+#: is on screen (or this long after it, if that notice is late) ...
+INPUT_QUIET_S = 0.05
+#: ... but while someone keeps typing, the reply is still shown at least this often.
+INPUT_MAX_HOLD_S = 0.3
 #: The shortest wait before a batch: gathers the tokens of one network read (and a Textual
 #: timer needs a positive interval).
 FLUSH_MIN_WAIT_S = 0.01
 #: A batch whose repaint is never reported (the screen it was queued on went away) stops
 #: holding up the next one after this long.
 PAINT_TIMEOUT_S = 1.0
-
-
-def _markdown() -> type[Markdown]:
-    # Imported on first use: markdown-it and the Markdown widget are not needed for the
-    # first frame of the app.
-    from textual.widgets.markdown import Markdown
-
-    return Markdown
 
 
 class ReplyView(Vertical):
@@ -81,11 +77,13 @@ class ReplyView(Vertical):
         self._painting_since: float | None = None
         #: When the next batch may be shown (perf_counter seconds).
         self._next_flush_at = 0.0
+        #: When the last batch started (perf_counter seconds).
+        self._last_flush_at = 0.0
         #: Bumped whenever the body is replaced, so a stale paint notice is ignored.
         self._generation = 0
 
     def compose(self) -> ComposeResult:
-        yield _markdown()(self.text, classes="reply-body")
+        yield MarkdownBody(self.text, classes="reply-body")
         yield Static("", classes="reply-error", markup=False)
         yield Static(self._meta_text(), classes="reply-meta", markup=False)
         yield Static(
@@ -97,8 +95,13 @@ class ReplyView(Vertical):
     # ---- parts -----------------------------------------------------------------------------
 
     @property
-    def body(self) -> Markdown:
-        return self.query_one(".reply-body", _markdown())
+    def body(self) -> MarkdownBody:
+        return self.query_one(".reply-body", MarkdownBody)
+
+    @property
+    def code_blocks(self) -> list[CodeSnippet]:
+        """The reply's code blocks (nested ones too), numbered as their labels show."""
+        return code_snippets(self.text or "".join(self._parts))
 
     def _set_state(self, state: ReplyState) -> None:
         self.remove_class(f"-{self.state}")
@@ -161,18 +164,39 @@ class ReplyView(Vertical):
         painting = self._painting_since
         if painting is not None and now - painting < PAINT_TIMEOUT_S:
             return  # _painted schedules the next batch
-        delay = max(FLUSH_MIN_WAIT_S, self._next_flush_at - now)
+        due = max(self._next_flush_at, self._input_quiet_at(now))
+        delay = max(FLUSH_MIN_WAIT_S, due - now)
         self._flush_timer = self.set_timer(delay, self._flush, name="reply-flush")
+
+    def _input_quiet_at(self, now: float) -> float:
+        """Until when a key typed in the prompt holds the next batch (0: it does not)."""
+        view = self.parent
+        if getattr(view, "input_drawn", True):
+            return 0.0
+        quiet_at = getattr(view, "last_input_at", 0.0) + INPUT_QUIET_S
+        return min(quiet_at, self._last_flush_at + INPUT_MAX_HOLD_S) if quiet_at > now else 0.0
+
+    def input_drawn(self) -> None:
+        """The key that held the next batch is on screen: the batch may run now."""
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
+        self._schedule_flush()
 
     async def _flush(self) -> None:
         """Append the text gathered since the last batch to the Markdown body."""
         self._flush_timer = None
         if not self._unshown:
             return
+        now = perf_counter()
+        if self._input_quiet_at(now) > now + 0.001:  # a key came meanwhile: it goes first
+            self._schedule_flush()
+            return
+        self._last_flush_at = now
         text = "".join(self._unshown)
         self._unshown.clear()
         started = self._painting_since = perf_counter()
-        # Markdown.append re-parses only the last block, and we wait for it: one batch in
+        # MarkdownBody.append re-parses only the last block, and we wait for it: one batch in
         # flight at a time, so batches coalesce while a render is slow.
         await self.body.append(text)
         self.call_after_refresh(self._painted, started, self._generation)
@@ -183,7 +207,7 @@ class ReplyView(Vertical):
             return
         self._painting_since = None
         now = perf_counter()
-        self._next_flush_at = now + max(FLUSH_EVERY_S, now - started)
+        self._next_flush_at = now + max(FLUSH_EVERY_S, PACE * (now - started))
         self.post_message(self.Grew())
         self._schedule_flush()
 
@@ -213,10 +237,25 @@ class ReplyView(Vertical):
         self.prompt_id = result.prompt_id
         self.text = result.response_text
         self.meta = ReplyMeta.from_result(result)
-        await self.body.update(self.text)
+        await self._show_text(self.text)
+
+    async def _show_text(self, text: str) -> None:
+        """Make the body show `text`.
+
+        At the end of a stream the body already holds all or most of the text: only what is
+        missing is appended (the last block is drawn again, nothing else). The body is
+        redrawn whole only when it shows something else (a fallback restarted the reply).
+        """
+        body = self.body
+        shown = body.source
+        if text != shown and shown and text.startswith(shown):
+            await body.append(text[len(shown) :])
+        elif text != shown:
+            await body.update(text)
+        body.finalize()
 
     async def finish(self, result: Result) -> None:
-        """The request succeeded: render the whole reply once and show its metadata."""
+        """The request succeeded: show the rest of the reply and its metadata."""
         await self._show_result(result)
         self._set_state("done")
         self._set_meta()
@@ -238,7 +277,7 @@ class ReplyView(Vertical):
         """Streaming was cancelled: keep the partial text, marked as cancelled."""
         await self._close_stream()
         self.text = "".join(self._parts)
-        await self.body.update(self.text)
+        await self._show_text(self.text)
         self._set_state("cancelled")
         self._set_meta()
 
@@ -257,7 +296,7 @@ class ReplyView(Vertical):
         self._set_meta()
 
     async def _close_stream(self) -> None:
-        """Stop showing batches; the caller renders the body in full (or clears it)."""
+        """Stop showing batches; the caller shows the final text (or clears it)."""
         if self._flush_timer is not None:
             self._flush_timer.stop()
             self._flush_timer = None

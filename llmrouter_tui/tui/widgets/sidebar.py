@@ -6,7 +6,8 @@ import asyncio
 from contextlib import suppress
 from typing import Any, ClassVar
 
-from textual import on, work
+from rich.cells import cell_len
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -16,6 +17,23 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from .._css import sibling_tcss
+from ..workers import background
+
+#: Columns of a list row that are not title: the "▶ " marker and a scrollbar.
+ROW_CHROME = 3
+
+
+def fit(text: str, width: int) -> str:
+    """`text` on one line of at most `width` cells, cut with "…" when longer."""
+    line = " ".join(text.split())
+    if cell_len(line) <= width:
+        return line
+    out = ""
+    for char in line:
+        if cell_len(out + char) > width - 1:
+            break
+        out += char
+    return out + "…"
 
 
 class ConversationSidebar(Vertical):
@@ -76,7 +94,7 @@ class ConversationSidebar(Vertical):
     def _search_submitted(self) -> None:
         self.query_one("#conv-list", OptionList).focus()
 
-    @work(exclusive=True, group="conversation-list")
+    @background("list the conversations", group="conversation-list")
     async def reload(self) -> None:
         """Re-read the list from the store (in a thread) and show it."""
         store = self.app.runtime.store  # type: ignore[attr-defined]
@@ -91,9 +109,12 @@ class ConversationSidebar(Vertical):
         highlighted = option_list.highlighted_option
         keep = highlighted.id if highlighted is not None else self.current_id
         option_list.clear_options()
+        width = max(
+            8, (option_list.content_region.width or self.styles.width.value or 30) - ROW_CHROME
+        )
         for row in rows:
             count = row.get("message_count", 0)
-            title = row.get("title") or "Untitled"
+            title = fit(row.get("title") or "Untitled", int(width))
             marker = "▶ " if row["id"] == self.current_id else "  "
             label = Content.assemble(
                 marker,
