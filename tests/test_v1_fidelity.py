@@ -757,6 +757,8 @@ async def test_capabilities_are_listed_with_every_model(v1: V1):
     listed = await v1.client.models.list()
     catalog = v1.runtime.catalog
     for model in listed.data:
+        if model.id == "auto":
+            continue  # what any of its candidates accepts: tests/test_server_evidence.py
         shown = model.model_extra["x_llmrouter"]["capabilities"]
         assert shown == catalog.capabilities(model.id).as_dict(), model.id
     compound = next(m for m in listed.data if m.id == COMPOUND)

@@ -16,7 +16,7 @@ from typing import Any
 from . import budget as _budget
 from .auto import AUTO_MODEL, AutoChooser, Choice, Option, merge_capabilities
 from .auto import choose as auto_choose
-from .capabilities import Need, unmet_need
+from .capabilities import Capabilities, Need, unmet_need
 from .catalog import Catalog, Resolution
 from .config import Settings
 from .errors import InputError, UnknownModelError
@@ -231,7 +231,8 @@ def auto_row(selection: Selection) -> dict[str, Any]:
     """The model list's row for `auto` (same keys as the catalog models' rows)."""
     usable, cooling, _ = selection.options(())
     pool = usable or cooling
-    tables = [
+    # Every capability listed even without a candidate (all false then), as for any model.
+    tables = [Capabilities().as_dict()] + [
         selection.catalog.capabilities(option.model, option.provider).as_dict()
         for option, _ in pool
     ]

@@ -21,12 +21,12 @@ import sys
 from collections.abc import Sequence
 from contextlib import ExitStack, suppress
 
-from ..core.errors import ConfigError, InputError, RouterError, StorageError
+from ..core.errors import BudgetExceeded, ConfigError, InputError, RouterError, StorageError
 from ..core.redact import Redactor
 from ..core.runtime import Runtime
 from .asgi import HTTPError, Request
 from .auth import TOKEN_ENV, bearer_matches, unauthorized
-from .errors import send_http_error
+from .errors import budget_error, send_http_error
 from .guard import Guard, guard_for, require_json, send_preflight, with_headers
 from .routes import OPEN_PATHS, Context, find_route, not_found
 from .types import Message, Receive, Scope, Send
@@ -208,6 +208,8 @@ class LLMRouterApp:
             await self._answer(
                 send, path, HTTPError(503, self._clean(f"storage unavailable: {exc}"))
             )
+        except BudgetExceeded as exc:
+            await self._answer(send, path, budget_error(exc, self._clean(str(exc))))
         except RouterError as exc:
             await self._answer(send, path, HTTPError(exc.http_status, self._clean(str(exc))))
         except OSError as exc:

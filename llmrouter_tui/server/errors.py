@@ -7,8 +7,10 @@ error on a /v1 path.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from ..core.errors import BudgetExceeded
 from .asgi import HTTPError, dumps, send_json
 from .types import Send
 
@@ -34,6 +36,13 @@ _ERROR_TYPES = {
 }
 
 
+# OpenAI's error `code` -> its `type`, where the status alone does not say it. A reached
+# [budget] is OpenAI's "insufficient_quota" (what it answers when a quota is used up), not
+# "rate_limit_exceeded": retrying soon does not help, the budget resets at a fixed time.
+_CODE_TYPES = {"budget_exceeded": "insufficient_quota"}
+BUDGET_CODE = "budget_exceeded"
+
+
 def is_openai_path(path: str) -> bool:
     """True for the OpenAI-compatible surface (/v1 and below)."""
     return path == OPENAI_PREFIX or path.startswith(OPENAI_PREFIX + "/")
@@ -45,7 +54,7 @@ def error_object(
     """OpenAI's `error` object, so stock clients show the message."""
     return {
         "message": message,
-        "type": _ERROR_TYPES.get(status, "server_error"),
+        "type": _CODE_TYPES.get(code or "") or _ERROR_TYPES.get(status, "server_error"),
         "code": code,
         "param": param,
     }
@@ -67,6 +76,26 @@ def error_payload(
             param if isinstance(param, str) else None,
         )
     return payload
+
+
+def budget_error(exc: BudgetExceeded, detail: str) -> HTTPError:
+    """429 for a reached [budget]: `Retry-After` (whole seconds until it resets), the budget,
+    its limit, the spend and when it resets; `x-should-retry: false` tells the openai SDKs
+    not to spend their retries on it."""
+    wait = max(1, math.ceil(exc.retry_after_s))
+    return HTTPError(
+        429,
+        detail,
+        headers=[(b"retry-after", b"%d" % wait), (b"x-should-retry", b"false")],
+        extra={
+            "error_kind": BUDGET_CODE,
+            "budget": exc.budget,
+            "limit_usd": exc.limit_usd,
+            "spent_usd": exc.spent_usd,
+            "resets_at": exc.resets_at,
+            "retry_after_s": wait,
+        },
+    )
 
 
 def error_body(path: str, status: int, detail: str) -> bytes:

@@ -137,9 +137,15 @@ def model_object(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def model_list(rows: list[dict[str, Any]], usable: set[str]) -> dict[str, Any]:
-    """A `list` of `model` objects: every catalog model that is not retired."""
-    return {"object": "list", "data": [model_object(row) for row in rows if row["id"] in usable]}
+def listed(row: dict[str, Any]) -> bool:
+    """Is a model row listed (GET /v1/models, /models' available_models)? `auto` and every
+    catalog model that is not retired (retired ids still answer: their replacement serves)."""
+    return row["catalog_status"] != "retired"
+
+
+def model_list(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A `list` of `model` objects: `auto` and every catalog model that is not retired."""
+    return {"object": "list", "data": [model_object(row) for row in rows if listed(row)]}
 
 
 class OpenAIStreamShape:

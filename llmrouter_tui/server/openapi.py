@@ -1,18 +1,25 @@
 """The OpenAPI 3.1 description of the server's API, as data.
 
 Request fields of /v1/chat/completions (and the OpenAI parameters /chat takes) come from
-parameters.PARAMETERS; attempt outcomes and model capabilities from the core's own lists.
+parameters.PARAMETERS; attempt outcomes, model capabilities and preference outcomes from the
+core's own lists. Shapes that are another shape with a difference are derived from it, not
+written twice: /v1's x_llmrouter (RouterDetails) and a compare's reply (CompareReply) from
+the /chat record, /compare's request from /chat's, its stream events from /chat's events.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from functools import cache
 from typing import Any, get_args
 
 from .. import __version__
 from ..core.capabilities import CAPABILITY_HELP
+from ..core.preferences import OUTCOMES
 from ..core.types import AttemptOutcome
+from .compare import BLIND_HIDDEN, BLIND_HIDDEN_START, SIDES
+from .errors import BUDGET_CODE
 from .parameters import CHAT_PARAMETERS, PARAMETERS, Param
 
 JSON = "application/json"
@@ -41,23 +48,59 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {JSON: {"schema": schema}}}
 
 
+def _without(schema: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """`schema` (an object schema) without `names` among its properties and required."""
+    drop = set(names)
+    out = dict(schema)
+    out["properties"] = {k: v for k, v in schema["properties"].items() if k not in drop}
+    if "required" in schema:
+        out["required"] = [name for name in schema["required"] if name not in drop]
+    return out
+
+
+def _optional(schema: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """`schema` with `names` no longer required (still described)."""
+    drop = set(names)
+    return {**schema, "required": [name for name in schema.get("required", ()) if name not in drop]}
+
+
+_RETRY_HEADERS = {
+    "Retry-After": {
+        "description": "Whole seconds until the budget resets.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "x-should-retry": {
+        "description": "Always false: tells the openai SDKs not to retry before then.",
+        "required": True,
+        "schema": {"type": "string", "enum": ["false"]},
+    },
+}
+
+
 def _errors(*statuses: int) -> dict[str, Any]:
     reasons = {
         400: "Malformed JSON, an invalid field (the detail names it) or a malformed Host header",
         401: "Missing or wrong bearer token",
         403: "Sent by a web page of another origin (Origin header) not listed with --cors-origin",
-        404: "Unknown path, or unknown prompt_id for /rate",
+        404: "Unknown path, or an unknown prompt_id for /rate or /prefer",
         405: "Method not allowed on this path",
         413: "Request body larger than the limit (1 MiB by default)",
         415: "A POST without Content-Type: application/json (UTF-8), even with an empty body",
         421: "A Host name this server does not answer to (DNS rebinding); see --allow-host",
         422: "The provider's content filter refused the request (its reason in detail)",
+        429: "A [budget] limit is reached and the model is paid: detail names the budget and "
+        f"when it resets (resets_at); error_kind {BUDGET_CODE!r}; under /v1 OpenAI's error "
+        'type "insufficient_quota". Free models still answer.',
         500: "Internal error (never a traceback)",
         502: "Every candidate model failed; detail lists each attempt",
         503: "Storage unavailable",
         504: "The total deadline (total_timeout_s) ran out",
     }
-    return {str(s): _json(_ref("Error"), reasons[s]) for s in statuses}
+    out = {str(s): _json(_ref("Error"), reasons[s]) for s in statuses}
+    if "429" in out:
+        out["429"]["headers"] = _RETRY_HEADERS
+    return out
 
 
 def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -142,6 +185,31 @@ _CHAT_RESULT = _obj(
         "demo": {"type": "boolean"},
         "created_at": {"type": "string"},
         "warnings": {"type": "array", "items": {"type": "string"}},
+        "cost_usd": {
+            "type": ["number", "null"],
+            "minimum": 0,
+            "description": "USD this reply cost (input and output tokens at the model's "
+            "price); 0 for a cache hit or a free model; null when the request failed or the "
+            "model has no price.",
+        },
+        "cost_estimated": {
+            "type": "boolean",
+            "description": "The cost comes from estimated token counts.",
+        },
+        "saved_usd": {
+            "type": ["number", "null"],
+            "minimum": 0,
+            "description": "A cache hit: what the reply would have cost; else null.",
+        },
+        "auto_reason": {
+            "type": ["string", "null"],
+            "description": "Model auto: why it chose the first candidate ('auto → MODEL: "
+            "rated 4.4 (n=23), …'); null for any other model.",
+        },
+        "compare_id": {
+            "type": ["string", "null"],
+            "description": "Shared by the two replies of a compare (POST /compare).",
+        },
     },
     [
         "prompt_id",
@@ -157,9 +225,27 @@ _CHAT_RESULT = _obj(
         "attempts",
         "notice",
         "status",
+        "cost_usd",
+        "cost_estimated",
+        "saved_usd",
+        "auto_reason",
+        "compare_id",
     ],
     description="The record of one routed request (the original's six fields first).",
 )
+
+_ROUTER_DETAILS = {
+    **_without(_CHAT_RESULT, ["response_text"]),
+    "description": "Router details of a /v1 reply (x_llmrouter): the /chat record without "
+    "response_text.",
+}
+
+_COMPARE_REPLY = {
+    **_optional(_CHAT_RESULT, BLIND_HIDDEN),
+    "description": "One reply of a compare: the /chat record. In a blind compare, without "
+    + ", ".join(BLIND_HIDDEN)
+    + " (they name the model) until the vote.",
+}
 
 _MESSAGE = _obj(
     {
@@ -187,7 +273,11 @@ _CHAT_REQUEST = _obj(
         "temperature": {"type": "number", "minimum": 0, "maximum": 2},
         "max_tokens": {"type": "integer", "minimum": 1},
         "conversation_id": {"type": "string"},
-        "model": {"type": "string", "description": "Same as the model query parameter."},
+        "model": {
+            "type": "string",
+            "description": "Same as the model query parameter (auto: the router picks by "
+            "evidence, auto_reason says why).",
+        },
         "ignore_cache": {"type": "boolean"},
         "stream": {"type": "boolean"},
         **{p.name: _described(p) for p in CHAT_PARAMETERS},
@@ -234,6 +324,140 @@ _CHAT_EVENT = {
     ],
 }
 
+
+def _side_event(event: dict[str, Any]) -> dict[str, Any]:
+    """A /chat stream event as one side of a compare: tagged `side`, its record a
+    CompareReply, and in a blind compare without the fields that name the model."""
+    properties = {
+        "type": event["properties"]["type"],
+        "side": {"enum": list(SIDES), "description": "Which reply: a or b."},
+        **event["properties"],
+    }
+    if "result" in properties:
+        properties["result"] = _ref("CompareReply")
+    required = [n for n in event["required"] if n not in BLIND_HIDDEN_START and n != "type"]
+    return _obj(properties, ["type", "side", *required])
+
+
+_COMPARE_EVENT = {
+    "description": "One `data:` event of POST /compare with stream=true: `compare` first, "
+    "then both replies' /chat events as they come (each tagged by side), then `end` once "
+    "both finished (no `end`: the stream broke).",
+    "oneOf": [
+        _obj(
+            {
+                "type": {"const": "compare"},
+                "compare_id": {"type": "string"},
+                "blind": {"type": "boolean"},
+                "models": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "The models asked for, a then b (not in a blind compare).",
+                },
+            },
+            ["type", "compare_id", "blind"],
+        ),
+        *(_side_event(option) for option in _CHAT_EVENT["oneOf"]),
+        _obj({"type": {"const": "end"}, "compare_id": {"type": "string"}}, ["type", "compare_id"]),
+    ],
+}
+
+_COMPARE_REQUEST = {
+    **_without(_CHAT_REQUEST, ["model"]),
+    "description": "The /chat body without model, plus models and blind. Unknown fields are "
+    "ignored; OpenAI parameters /chat does not take are refused by name.",
+}
+_COMPARE_REQUEST["properties"] = {
+    **_COMPARE_REQUEST["properties"],
+    "models": {
+        "type": "array",
+        "items": {"type": "string"},
+        "minItems": 2,
+        "maxItems": 2,
+        "description": "The two models, a then b (auto too). Left out: the two auto ranks "
+        "highest now (for the request's template, if any).",
+    },
+    "blind": {
+        "type": "boolean",
+        "description": "Put the two models in random order and leave out every field that "
+        "names a reply's model until the vote (POST /prefer answers with both names).",
+    },
+}
+
+_COMPARE = _obj(
+    {
+        "compare_id": {"type": "string", "description": "Give it to POST /prefer."},
+        "blind": {"type": "boolean"},
+        "models": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "The models asked for, a then b (not in a blind compare).",
+        },
+        "a": _ref("CompareReply"),
+        "b": _ref("CompareReply"),
+    },
+    ["compare_id", "blind", "a", "b"],
+    description="Both replies (each with its prompt_id for POST /prefer). A side that failed "
+    "has status error (with error_kind); when both fail the answer is an error status.",
+)
+
+_PREFER_REQUEST = _obj(
+    {
+        "prompt_a": {"type": "string", "description": "prompt_id of the first reply (a)."},
+        "prompt_b": {"type": "string", "description": "prompt_id of the second reply (b)."},
+        "outcome": {
+            "enum": list(OUTCOMES),
+            "description": "a or b: that reply was better; tie; both_bad.",
+        },
+        "feedback": _nullable("string"),
+        "compare_id": {
+            "type": ["string", "null"],
+            "description": "Default: the compare_id the two replies share.",
+        },
+    },
+    ["prompt_a", "prompt_b", "outcome"],
+    description="Voting again on the same two replies (in either order) replaces the vote.",
+)
+
+_PREFERENCE = _obj(
+    {
+        "status": {"const": "ok"},
+        "message": {"type": "string"},
+        "compare_id": _nullable("string"),
+        "prompt_a": {"type": "string"},
+        "prompt_b": {"type": "string"},
+        "model_a": {"type": "string"},
+        "model_b": {"type": "string"},
+        "template_id": {
+            "type": ["string", "null"],
+            "description": "The template both replies came from, if they share one.",
+        },
+        "outcome": {"enum": list(OUTCOMES)},
+        "winner": {
+            "type": ["string", "null"],
+            "description": "The preferred model; null for tie or both_bad.",
+        },
+        "feedback": _nullable("string"),
+        "created_at": {"type": "string"},
+        "warnings": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Log files that could not be written; the preference was kept.",
+        },
+    },
+    [
+        "status",
+        "prompt_a",
+        "prompt_b",
+        "model_a",
+        "model_b",
+        "outcome",
+        "winner",
+        "compare_id",
+        "created_at",
+    ],
+)
+
 _ERROR = _obj(
     {
         "detail": {"type": "string"},
@@ -246,6 +470,26 @@ _ERROR = _obj(
         },
         "attempts": {"type": "array", "items": _ref("Attempt")},
         "error": _ref("OpenAIErrorObject"),
+        "budget": {
+            "enum": ["daily_usd", "monthly_usd"],
+            "description": "429: the [budget] limit that is reached.",
+        },
+        "limit_usd": {"type": "number", "description": "429: the limit."},
+        "spent_usd": {"type": "number", "description": "429: spent in its period so far."},
+        "resets_at": {
+            "type": "string",
+            "description": "429: when the budget resets (ISO 8601, UTC).",
+        },
+        "retry_after_s": {
+            "type": "integer",
+            "description": "429: seconds until then (as Retry-After).",
+        },
+        "compare_id": {"type": "string", "description": "/compare: the failed compare."},
+        "prompt_ids": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "/compare: the prompt_ids of both failed replies (a, b).",
+        },
     },
     ["detail"],
     description="Every error. Under /v1 it also carries OpenAI's `error` object.",
@@ -310,8 +554,70 @@ _PER_MODEL = _obj(
         "prompt_tokens": {"type": "integer"},
         "completion_tokens": {"type": "integer"},
         "total_tokens": {"type": "integer"},
+        "cost_usd": {"type": "number", "description": "Spent on this model's replies."},
+        "saved_usd": {"type": "number", "description": "Saved by its cache hits."},
     },
     ["requests", "ok", "errors"],
+)
+
+_COST = _obj(
+    {
+        "total_usd": {"type": "number", "description": "Spent on every priced reply."},
+        "saved_usd": {"type": "number", "description": "What cache hits would have cost."},
+        "priced_requests": {"type": "integer"},
+        "estimated_requests": {
+            "type": "integer",
+            "description": "Priced replies whose cost came from estimated token counts.",
+        },
+        "per_day": {
+            "type": "array",
+            "description": "The last 31 UTC days with requests, oldest first.",
+            "items": _obj(
+                {
+                    "day": {"type": "string", "description": "YYYY-MM-DD (UTC)."},
+                    "requests": {"type": "integer"},
+                    "cost_usd": {"type": "number"},
+                    "saved_usd": {"type": "number"},
+                    "by_model": {
+                        "type": "object",
+                        "additionalProperties": {"type": "number"},
+                        "description": "USD spent per model that day.",
+                    },
+                },
+                ["day", "requests", "cost_usd", "saved_usd", "by_model"],
+            ),
+        },
+    },
+    ["total_usd", "saved_usd", "priced_requests", "estimated_requests", "per_day"],
+    description="Spend per model (per_model.*.cost_usd) and per day, and cache savings.",
+)
+
+_LEADERBOARD_ROW = _obj(
+    {
+        "rank": {"type": "integer", "minimum": 1},
+        "model": {"type": "string"},
+        "bt_score": {
+            "type": ["number", "null"],
+            "description": "Bradley–Terry score from compares on the Elo scale (1000: an "
+            "average model; +100 ≈ a 64 % chance of winning); null without compares.",
+        },
+        "bt_low": {"type": ["number", "null"], "description": "Its 95 % interval."},
+        "bt_high": {"type": ["number", "null"]},
+        "compares": {"type": "integer"},
+        "wins": {"type": "integer"},
+        "losses": {"type": "integer"},
+        "ties": {"type": "integer"},
+        "both_bad": {"type": "integer"},
+        "win_rate": {
+            "type": ["number", "null"],
+            "description": "Observed, ties and both-bad as half.",
+        },
+        "mean_rating": {"type": ["number", "null"], "description": "Mean 1–5 rating."},
+        "rating_low": {"type": ["number", "null"], "description": "Its 95 % interval."},
+        "rating_high": {"type": ["number", "null"]},
+        "ratings": {"type": "integer"},
+    },
+    ["rank", "model", "bt_score", "compares", "wins", "losses", "ties", "mean_rating", "ratings"],
 )
 
 _STATS = _obj(
@@ -330,8 +636,28 @@ _STATS = _obj(
         "ratings": {"type": "object"},
         "per_model": {"type": "object", "additionalProperties": _ref("PerModelStats")},
         "percentiles_approximate": {"type": "boolean"},
+        "cost": _ref("Cost"),
+        "leaderboard": {
+            "type": "array",
+            "items": _ref("LeaderboardRow"),
+            "description": "Best first: from every vote, or with ?template=ID from the votes "
+            "given to that template's replies.",
+        },
+        "leaderboard_template": {
+            "type": ["string", "null"],
+            "description": "The ?template the leaderboard is for; null: every template.",
+        },
     },
-    ["model_usage", "avg_latency", "avg_rating", "total_fallbacks", "total_prompts"],
+    [
+        "model_usage",
+        "avg_latency",
+        "avg_rating",
+        "total_fallbacks",
+        "total_prompts",
+        "cost",
+        "leaderboard",
+        "leaderboard_template",
+    ],
 )
 
 _MODEL_ROW = _obj(
@@ -564,10 +890,7 @@ _COMPLETION = _obj(
             ),
         },
         "usage": _ref("Usage"),
-        "x_llmrouter": {
-            "type": "object",
-            "description": "Router details: the /chat record without response_text.",
-        },
+        "x_llmrouter": _ref("RouterDetails"),
     },
     ["id", "object", "created", "model", "choices", "usage", "x_llmrouter"],
 )
@@ -603,11 +926,11 @@ _CHUNK = {
                     ),
                 },
                 "usage": _ref("Usage"),
-                "x_llmrouter": {"type": "object"},
+                "x_llmrouter": _ref("RouterDetails"),
             },
             ["id", "object", "created", "model", "choices"],
         ),
-        _obj({"error": _ref("OpenAIErrorObject"), "x_llmrouter": {"type": "object"}}, ["error"]),
+        _obj({"error": _ref("OpenAIErrorObject"), "x_llmrouter": _ref("RouterDetails")}, ["error"]),
     ],
 }
 
@@ -640,6 +963,15 @@ SCHEMAS: dict[str, Any] = {
     "Attempt": _ATTEMPT,
     "Tokens": _TOKENS,
     "ChatResult": _CHAT_RESULT,
+    "RouterDetails": _ROUTER_DETAILS,
+    "CompareRequest": _COMPARE_REQUEST,
+    "Compare": _COMPARE,
+    "CompareReply": _COMPARE_REPLY,
+    "CompareStreamEvent": _COMPARE_EVENT,
+    "PreferRequest": _PREFER_REQUEST,
+    "Preference": _PREFERENCE,
+    "Cost": _COST,
+    "LeaderboardRow": _LEADERBOARD_ROW,
     "Message": _MESSAGE,
     "ChatRequest": _CHAT_REQUEST,
     "ChatStreamEvent": _CHAT_EVENT,
@@ -675,7 +1007,11 @@ PATHS: dict[str, Any] = {
         "post": {
             "summary": "Route a prompt (whole reply, or SSE with stream=true)",
             "parameters": [
-                _query("model", "Model id (also accepted in the body)", {"type": "string"}),
+                _query(
+                    "model",
+                    "Model id, or auto (also accepted in the body)",
+                    {"type": "string"},
+                ),
                 _query("ignore_cache", "Skip the cache for this request", _BOOL_QUERY),
                 _query("stream", "Answer text/event-stream", _BOOL_QUERY),
             ],
@@ -691,7 +1027,48 @@ PATHS: dict[str, Any] = {
                         },
                     },
                 },
-                **_errors(400, 413, 415, 422, 502, 504, *_COMMON),
+                **_errors(400, 413, 415, 422, 429, 502, 504, *_COMMON),
+            },
+        }
+    },
+    "/compare": {
+        "post": {
+            "summary": "Send one request to two models at once (whole replies, or SSE with "
+            "stream=true); vote with POST /prefer",
+            "parameters": [
+                _query("ignore_cache", "Skip the cache for this request", _BOOL_QUERY),
+                _query("stream", "Answer text/event-stream", _BOOL_QUERY),
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": _ref("CompareRequest")}},
+            },
+            "responses": {
+                "200": {
+                    "description": "Both records; with stream=true, SSE events "
+                    "(CompareStreamEvent)",
+                    "content": {
+                        JSON: {"schema": _ref("Compare")},
+                        SSE: {
+                            "schema": {"type": "string"},
+                            "x-event-schema": _ref("CompareStreamEvent"),
+                        },
+                    },
+                },
+                **_errors(400, 413, 415, 422, 429, 502, 504, *_COMMON),
+            },
+        }
+    },
+    "/prefer": {
+        "post": {
+            "summary": "Say which of two replies (a compare's) was better: a, b, tie or both_bad",
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": _ref("PreferRequest")}},
+            },
+            "responses": {
+                "200": _json(_ref("Preference"), "The preference as stored"),
+                **_errors(400, 404, 413, 415, 503, *_COMMON),
             },
         }
     },
@@ -716,7 +1093,14 @@ PATHS: dict[str, Any] = {
     },
     "/stats": {
         "get": {
-            "summary": "Analytics",
+            "summary": "Analytics: usage, latency, ratings, cost and the leaderboard",
+            "parameters": [
+                _query(
+                    "template",
+                    "The leaderboard from this template's votes only",
+                    {"type": "string", "minLength": 1},
+                )
+            ],
             "responses": {"200": _json(_ref("Stats"), "Stats"), **_errors(503, *_COMMON)},
         }
     },
@@ -761,7 +1145,7 @@ PATHS: dict[str, Any] = {
                         },
                     },
                 },
-                **_errors(400, 413, 415, 422, 502, 504, *_COMMON),
+                **_errors(400, 413, 415, 422, 429, 502, 504, *_COMMON),
             },
         }
     },
@@ -779,9 +1163,9 @@ PATHS: dict[str, Any] = {
                     "name": "model",
                     "in": "path",
                     "required": True,
-                    "description": "A catalog model id; its / may be sent as it is or as %2F "
-                    "(the openai SDK encodes it). Retired ids answer too (they are served by "
-                    "their replacement).",
+                    "description": "A catalog model id, or auto; its / may be sent as it is "
+                    "or as %2F (the openai SDK encodes it). Retired ids answer too (they are "
+                    "served by their replacement).",
                     "schema": {"type": "string"},
                 }
             ],

@@ -195,7 +195,8 @@ PARAMETERS: tuple[Param, ...] = (
         "model",
         "router",
         {"type": "string"},
-        "The requested model (default: `default_model`); the reply's `model` is the one that "
+        "The requested model (default: `default_model`), or `auto` (the router picks by "
+        "evidence, `x_llmrouter.auto_reason` says why); the reply's `model` is the one that "
         "answered.",
     ),
     Param(

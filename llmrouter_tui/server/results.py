@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, TypeVar
 
 from ..core.redact import Redactor
 from ..core.types import Result, Started, ToolCallDelta
@@ -49,6 +49,8 @@ def failure_error(result: Result, redactor: Redactor) -> HTTPError:
     )
 
 
+T = TypeVar("T")
+
 # Watching for a disconnect costs two tasks and a socket read per request; replies quicker than
 # this (cache hits, fast upstreams) finish before a disconnect could matter, so are not watched.
 WATCH_AFTER_S = 0.05
@@ -59,7 +61,7 @@ async def _until_disconnect(receive: Receive) -> None:
         pass  # a body left unread: the request already has all it needs
 
 
-async def unless_disconnected(routing: Awaitable[Result], receive: Receive) -> Result | None:
+async def unless_disconnected(routing: Awaitable[T], receive: Receive) -> T | None:
     """Await a whole-reply `routing`; None if the client disconnects first.
 
     The disconnect cancels the routing (and so its upstream call), and the router records
@@ -109,13 +111,17 @@ class ChatStreamShape:
     `start` (prompt_id, model…), `delta` (text) per piece (`tool_call`, OpenAI's streamed
     tool-call entry, for a model that calls a tool), then exactly one of `done` (the full
     record, as the non-streaming reply) or `error` (`{"error": {...}}`, never a normal end).
+    Subclasses change every event in one place, `event()` (a compare tags them by side).
     """
 
     def __init__(self, redactor: Redactor) -> None:
         self._redactor = redactor
 
+    def event(self, payload: dict[str, Any]) -> bytes:
+        return sse(payload)
+
     def opening(self, model: str, started: Started | None, text_first: bool = True) -> bytes:
-        return sse(
+        return self.event(
             {
                 "type": "start",
                 "prompt_id": started.prompt_id if started else None,
@@ -126,16 +132,16 @@ class ChatStreamShape:
         )
 
     def delta(self, text: str) -> bytes:
-        return sse({"type": "delta", "text": text})
+        return self.event({"type": "delta", "text": text})
 
     def tool_call(self, delta: ToolCallDelta) -> bytes:
-        return sse({"type": "tool_call", "tool_call": delta.as_openai()})
+        return self.event({"type": "tool_call", "tool_call": delta.as_openai()})
 
     def done(self, result: Result) -> bytes:
-        return sse({"type": "done", "result": record(result, self._redactor)})
+        return self.event({"type": "done", "result": record(result, self._redactor)})
 
     def failed(self, result: Result) -> bytes:
-        return sse(
+        return self.event(
             {
                 "type": "error",
                 "error": {

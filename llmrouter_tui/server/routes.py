@@ -1,5 +1,5 @@
-"""The endpoints: the original system's /chat, /rate, /stats, /models, plus /templates,
-/health, the OpenAI-compatible /v1 pair and /openapi.json."""
+"""The endpoints: the original system's /chat, /rate, /stats, /models, plus /compare,
+/prefer, /templates, /health, the OpenAI-compatible /v1 endpoints and /openapi.json."""
 
 from __future__ import annotations
 
@@ -10,20 +10,38 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
-from ..core.errors import ConfigError, InputError
+from ..core.compare import compare as compare_both
+from ..core.compare import compare_stream, new_compare_id
+from ..core.errors import ConfigError, InputError, UnknownPromptError
 from ..core.redact import Redactor
 from ..core.router import Prepared
 from ..core.runtime import Runtime
 from ..core.types import Result
+from . import compare as side_by_side
 from . import openapi
 from .asgi import HTTPError, Request, send_json
 from .errors import send_http_error
 from .live import live_models, merge_live
-from .openai_api import OpenAIStreamShape, completion, model_list, model_object, parse_v1
+from .openai_api import (
+    OpenAIStreamShape,
+    completion,
+    listed,
+    model_list,
+    model_object,
+    parse_v1,
+)
 from .results import ChatStreamShape, failure_error, record, unless_disconnected
-from .sse import StreamShape, relay
+from .sse import StreamShape, relay, relay_compare
 from .types import Send
-from .validation import field_error, input_error, parse_chat, parse_rate, query_bool
+from .validation import (
+    field_error,
+    input_error,
+    parse_chat,
+    parse_compare,
+    parse_prefer,
+    parse_rate,
+    query_bool,
+)
 
 MODELS_NOTE = (
     "Model names are case-sensitive and must match those listed here. A retired model id "
@@ -131,6 +149,74 @@ async def chat_completions(ctx: Context, request: Request, send: Send) -> None:
     )
 
 
+async def compare(ctx: Context, request: Request, send: Send) -> None:
+    """POST /compare: the /chat request sent to two models at once; both records (or both
+    streams, events tagged by side) and the compare_id for POST /prefer."""
+    body = await request.json()
+    if isinstance(body, dict) and ("template_id" in body or "template" in body):
+        _reload_templates(ctx)
+    runtime = ctx.runtime
+    router = runtime.router
+    redactor = ctx.redactor
+    with _named_fields(redactor):
+        parsed = parse_compare(request, body, runtime.templates, runtime.settings.default_model)
+        models = side_by_side.choose_models(
+            router, runtime.catalog, parsed.models, parsed.request.template_id, redactor
+        )
+    if parsed.blind:
+        models = side_by_side.shuffled(models)
+    compare_id = new_compare_id()
+    if parsed.stream:
+
+        async def both_failed(results: tuple[Result, Result]) -> None:
+            error = side_by_side.both_failed(compare_id, models, results, redactor)
+            await send_http_error(send, request.path, error)
+
+        with _named_fields(redactor):  # a side's request refused before either started
+            await relay_compare(
+                compare_stream(
+                    router, parsed.request, models, compare_id=compare_id, allow_restart=False
+                ),
+                [
+                    side_by_side.CompareSideShape(redactor, side, parsed.blind)
+                    for side in side_by_side.SIDES
+                ],
+                send,
+                request.receive,
+                opening=side_by_side.opening_event(compare_id, models, parsed.blind),
+                closing=side_by_side.closing_event(compare_id),
+                early_failure=both_failed,
+            )
+        return
+    with _named_fields(redactor):
+        both = await unless_disconnected(
+            compare_both(router, parsed.request, models, compare_id=compare_id), request.receive
+        )
+    if both is None:
+        return  # the client left (both requests are recorded as cancelled)
+    if all(result.status != "ok" for result in both.results):
+        raise side_by_side.both_failed(compare_id, models, both.results, redactor)
+    await send_json(
+        send, 200, side_by_side.payload(compare_id, models, both.results, redactor, parsed.blind)
+    )
+
+
+async def prefer(ctx: Context, request: Request, send: Send) -> None:
+    """POST /prefer: which of two recorded replies (a compare's) was better."""
+    parsed = parse_prefer(await request.json())
+    runtime = ctx.runtime
+    try:
+        saved = runtime.prefer(
+            parsed.prompt_a, parsed.prompt_b, parsed.outcome, parsed.feedback, parsed.compare_id
+        )
+    except UnknownPromptError as exc:
+        unknown = "prompt_a" if runtime.store.get_request(parsed.prompt_a) is None else "prompt_b"
+        raise field_error(404, ctx.redactor.text(str(exc)), unknown, "prompt_not_found") from None
+    except InputError as exc:
+        raise input_error(exc, ctx.redactor) from None
+    await send_json(send, 200, {"status": "ok", "message": "preference recorded", **saved})
+
+
 async def rate(ctx: Context, request: Request, send: Send) -> None:
     """POST /rate: JSON form or ?prompt_id=&score= (+ optional {"feedback"})."""
     parsed = parse_rate(request, await request.json())
@@ -139,8 +225,22 @@ async def rate(ctx: Context, request: Request, send: Send) -> None:
 
 
 async def stats(ctx: Context, request: Request, send: Send) -> None:
-    """GET /stats: the core's analytics."""
-    await send_json(send, 200, ctx.runtime.store.stats())
+    """GET /stats: the core's analytics; `?template=ID`: the leaderboard from that
+    template's votes only."""
+    template = request.query_value("template")
+    if template is not None and not template.strip():
+        raise field_error(
+            400,
+            "query parameter template must be a template id (GET /templates lists them), or "
+            "left out for the leaderboard over every template",
+            "template",
+        )
+    store = ctx.runtime.store
+    data = store.stats()
+    if template is not None:
+        data["leaderboard"] = store.leaderboard(template)
+    data["leaderboard_template"] = template
+    await send_json(send, 200, data)
 
 
 async def models(ctx: Context, request: Request, send: Send) -> None:
@@ -148,7 +248,7 @@ async def models(ctx: Context, request: Request, send: Send) -> None:
     runtime = ctx.runtime
     rows = runtime.model_rows()
     payload: dict[str, Any] = {
-        "available_models": runtime.catalog.usable_ids(),
+        "available_models": [row["id"] for row in rows if listed(row)],
         "note": MODELS_NOTE,
         "default_model": runtime.settings.default_model,
         "models": rows,
@@ -165,8 +265,7 @@ async def models(ctx: Context, request: Request, send: Send) -> None:
 
 async def v1_models(ctx: Context, request: Request, send: Send) -> None:
     """GET /v1/models: OpenAI's model list."""
-    runtime = ctx.runtime
-    await send_json(send, 200, model_list(runtime.model_rows(), set(runtime.catalog.usable_ids())))
+    await send_json(send, 200, model_list(ctx.runtime.model_rows()))
 
 
 async def v1_model(ctx: Context, request: Request, send: Send) -> None:
@@ -233,6 +332,8 @@ async def openapi_json(ctx: Context, request: Request, send: Send) -> None:
 ROUTES: dict[str, dict[str, Handler]] = {
     "/chat": {"POST": chat},
     "/rate": {"POST": rate},
+    "/compare": {"POST": compare},
+    "/prefer": {"POST": prefer},
     "/stats": {"GET": stats},
     "/models": {"GET": models},
     "/templates": {"GET": templates},

@@ -42,9 +42,14 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
-# Request fields an error may name in `param` (the OpenAI parameters and /chat's own).
+# Request fields an error may name in `param` (the OpenAI parameters, /chat's own, and those
+# of /rate, /compare and /prefer).
 _FIELDS = frozenset(
-    {*BY_NAME, "prompt", "template_id", "template_vars", "system", "prompt_id", "rating"}
+    {
+        *BY_NAME,
+        *("prompt", "template_id", "template_vars", "system", "prompt_id", "rating", "feedback"),
+        *("models", "blind", "prompt_a", "prompt_b", "outcome", "compare_id"),
+    }
 )
 _FIELD_PATH = re.compile(r"[A-Za-z_]\w*(?:\[\d+\]|\.[A-Za-z_]\w*)*")
 
@@ -207,9 +212,12 @@ _CHAT_OWN = frozenset(
 )
 
 
-def _chat_refusals(body: Mapping[str, Any], model: str) -> None:
-    """Refuse OpenAI parameters /chat does not take, when set to something that would change
-    the answer (a value that means the default, like n = 1, passes)."""
+_CHAT = "POST /chat"
+
+
+def _chat_refusals(body: Mapping[str, Any], model: str, endpoint: str) -> None:
+    """Refuse OpenAI parameters /chat (and /compare) does not take, when set to something
+    that would change the answer (a value that means the default, like n = 1, passes)."""
     for name, value in body.items():
         param = BY_NAME.get(name)
         if param is None or param.chat or name in _CHAT_OWN:
@@ -217,21 +225,28 @@ def _chat_refusals(body: Mapping[str, Any], model: str) -> None:
         if param.handling == "refused" and not param.is_neutral(value):
             raise FieldRefused(name, "unsupported_parameter", refusal_message(param, model))
         if param.handling == "passed" and not params_from_openai({name: value}).is_empty():
+            where = (
+                "send it to POST /v1/chat/completions, which takes every OpenAI parameter "
+                "(tools and tool messages included)"
+                if endpoint == _CHAT
+                else f"it takes the parameters {_CHAT} takes; leave {name} out"
+            )
             raise FieldRefused(
-                name,
-                "unsupported_parameter",
-                f"{name} is not accepted by POST /chat; send it to POST /v1/chat/completions, "
-                "which takes every OpenAI parameter (tools and tool messages included)",
+                name, "unsupported_parameter", f"{name} is not accepted by {endpoint}; {where}"
             )
 
 
 def parse_chat(
-    request: Request, body: Any, templates: TemplateSet, default_model: str
+    request: Request,
+    body: Any,
+    templates: TemplateSet,
+    default_model: str,
+    endpoint: str = _CHAT,
 ) -> ChatInput:
     """/chat: query `model`, `ignore_cache`, `stream` plus the JSON body."""
     body = require_object(body, "with prompt, template_id or messages")
     model = merge("model", request.query_value("model"), opt_str(body, "model"))
-    _chat_refusals(body, model if model is not None else default_model)
+    _chat_refusals(body, model if model is not None else default_model, endpoint)
     max_tokens = opt_int(body, "max_completion_tokens")
     if max_tokens is None:
         max_tokens = opt_int(body, "max_tokens")
@@ -324,3 +339,104 @@ def parse_rate(request: Request, body: Any) -> RateInput:
         raise HTTPError(400, "rating is required (a whole number from 1 to 5)")
     model = opt_str(body, "model")
     return RateInput(prompt_id, rating, opt_str(body, "feedback"), model or None)
+
+
+@dataclass(frozen=True, slots=True)
+class CompareInput:
+    """A validated /compare request: the /chat request without a model, and the two models
+    (None: auto suggests them)."""
+
+    request: ChatRequest
+    stream: bool
+    models: tuple[str, str] | None
+    blind: bool
+
+
+def _compare_models(body: Mapping[str, Any]) -> tuple[str, str] | None:
+    raw = body.get("models")
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or len(raw) != 2:
+        got = f"{len(raw)} items" if isinstance(raw, list) else _type_name(raw)
+        raise field_error(
+            400,
+            "models must be an array of two model ids ([a, b]), or left out for auto's two "
+            f"best; got {got}",
+            "models",
+        )
+    for index, model in enumerate(raw):
+        if not isinstance(model, str) or not model.strip():
+            got = "an empty string" if isinstance(model, str) else _type_name(model)
+            raise field_error(
+                400,
+                f"models[{index}] must be a model id (GET /models lists them); got {got}",
+                f"models[{index}]",
+            )
+    first, second = raw[0].strip(), raw[1].strip()
+    if first == second:
+        raise field_error(
+            400,
+            f"models must name two different models; got {first!r} twice (a compare of a "
+            "model with itself says nothing about which model is better)",
+            "models[1]",
+        )
+    return first, second
+
+
+def parse_compare(
+    request: Request, body: Any, templates: TemplateSet, default_model: str
+) -> CompareInput:
+    """/compare: the /chat body (and query) with `models` instead of `model`, plus `blind`."""
+    body = require_object(body, "the /chat body with models: [a, b]")
+    if request.query_value("model") is not None or body.get("model") is not None:
+        raise field_error(
+            400,
+            "POST /compare takes models: [a, b], not model (leave both out and auto suggests "
+            "its two best)",
+            "model",
+        )
+    models = _compare_models(body)
+    blind = bool(opt_bool(body, "blind"))
+    chat = parse_chat(
+        request, body, templates, models[0] if models else default_model, "POST /compare"
+    )
+    return CompareInput(chat.request, chat.stream, models, blind)
+
+
+@dataclass(frozen=True, slots=True)
+class PreferInput:
+    """A validated /prefer request (the outcome's value is checked by the core)."""
+
+    prompt_a: str
+    prompt_b: str
+    outcome: str
+    feedback: str | None
+    compare_id: str | None
+
+
+def _required_str(body: Mapping[str, Any], field: str, what: str) -> str:
+    value = opt_str(body, field)
+    if not value:
+        raise field_error(400, f"{field} is required: {what}", field)
+    return value
+
+
+def parse_prefer(body: Any) -> PreferInput:
+    """/prefer: {prompt_a, prompt_b, outcome, feedback?, compare_id?}."""
+    body = require_object(body, "with prompt_a, prompt_b and outcome")
+    prompt_a = _required_str(body, "prompt_a", "the prompt_id of the first reply (a)")
+    prompt_b = _required_str(body, "prompt_b", "the prompt_id of the second reply (b)")
+    if prompt_a == prompt_b:
+        raise field_error(
+            400,
+            "prompt_b must differ from prompt_a: a preference compares two different replies",
+            "prompt_b",
+        )
+    outcome = _required_str(
+        body,
+        "outcome",
+        'which reply was better: "a", "b", "tie" or "both_bad"',
+    )
+    return PreferInput(
+        prompt_a, prompt_b, outcome, opt_str(body, "feedback"), opt_str(body, "compare_id")
+    )
