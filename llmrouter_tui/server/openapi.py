@@ -44,6 +44,27 @@ def _obj(
     return schema
 
 
+def _sse(event: str) -> dict[str, Any]:
+    """A text/event-stream of `event` objects: OpenAPI 3.1 has no itemSchema, so `schema`
+    describes one parsed event (as schemathesis reads it); `data` holds the JSON (or [DONE])."""
+    return {
+        "schema": _obj(
+            {
+                "event": {"type": "string"},
+                "id": {"type": "string"},
+                "retry": {"type": "integer"},
+                "data": {
+                    "type": "string",
+                    "contentMediaType": JSON,
+                    "contentSchema": _ref(event),
+                },
+            },
+            ["data"],
+        ),
+        "x-event-schema": _ref(event),
+    }
+
+
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {JSON: {"schema": schema}}}
 
@@ -1021,10 +1042,7 @@ PATHS: dict[str, Any] = {
                     "description": "The record; with stream=true, SSE events (ChatStreamEvent)",
                     "content": {
                         JSON: {"schema": _ref("ChatResult")},
-                        SSE: {
-                            "schema": {"type": "string"},
-                            "x-event-schema": _ref("ChatStreamEvent"),
-                        },
+                        SSE: _sse("ChatStreamEvent"),
                     },
                 },
                 **_errors(400, 413, 415, 422, 429, 502, 504, *_COMMON),
@@ -1049,10 +1067,7 @@ PATHS: dict[str, Any] = {
                     "(CompareStreamEvent)",
                     "content": {
                         JSON: {"schema": _ref("Compare")},
-                        SSE: {
-                            "schema": {"type": "string"},
-                            "x-event-schema": _ref("CompareStreamEvent"),
-                        },
+                        SSE: _sse("CompareStreamEvent"),
                     },
                 },
                 **_errors(400, 413, 415, 422, 429, 502, 504, *_COMMON),
@@ -1139,10 +1154,7 @@ PATHS: dict[str, Any] = {
                     "description": "chat.completion, or SSE chunks with stream=true",
                     "content": {
                         JSON: {"schema": _ref("ChatCompletion")},
-                        SSE: {
-                            "schema": {"type": "string"},
-                            "x-event-schema": _ref("ChatCompletionChunk"),
-                        },
+                        SSE: _sse("ChatCompletionChunk"),
                     },
                 },
                 **_errors(400, 413, 415, 422, 429, 502, 504, *_COMMON),
