@@ -20,6 +20,7 @@ from .commands import CommandSpec, LLMRouterCommands
 from .key_order import OrderedKeys
 from .messages import (
     NavigateTo,
+    PreferenceRecorded,
     RatingRecorded,
     RequestRecorded,
     TemplateChosen,
@@ -99,8 +100,12 @@ class LLMRouterApp(OrderedKeys, App[None]):
         def rating_recorded(record: dict[str, Any]) -> None:
             self.post_message(RatingRecorded(record))
 
+        def preference_recorded(record: dict[str, Any]) -> None:
+            self.post_message(PreferenceRecorded(record))
+
         runtime.on_request(request_recorded)
         runtime.on_rating(rating_recorded)
+        runtime.on_preference(preference_recorded)
 
     def on_mount(self) -> None:
         # The core's start-up notices (refused working-directory settings, replaced
@@ -225,6 +230,10 @@ class LLMRouterApp(OrderedKeys, App[None]):
     def _rating_recorded(self, event: RatingRecorded) -> None:
         self.stats_changed.publish(event.record)
 
+    @on(PreferenceRecorded)
+    def _preference_recorded(self, event: PreferenceRecorded) -> None:
+        self.stats_changed.publish(event.record)
+
     # ---- actions (also offered by the command palette) ---------------------------------------
 
     async def run_palette_command(self, spec: CommandSpec) -> None:
@@ -239,6 +248,17 @@ class LLMRouterApp(OrderedKeys, App[None]):
         """Use `model` in the chat from now on."""
         chat = await self._chat()
         chat.action_use_model(model)
+
+    def action_toggle_blind_compare(self) -> None:
+        """Compares hide (or show) the models' names until the vote; remembered."""
+        blind = not self.ui_state.blind_compare
+        self.remember(blind_compare=blind)
+        self.notify(
+            "Blind compare on: the sides are shuffled and the models' names shown after your vote."
+            if blind
+            else "Blind compare off: compares show the models' names.",
+            title="Compare",
+        )
 
     def action_help(self) -> None:
         from .screens.help import HelpScreen

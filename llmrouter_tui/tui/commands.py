@@ -53,6 +53,17 @@ PALETTE: tuple[CommandSpec, ...] = (
     ),
     CommandSpec("Choose model", "Filterable model list with status (ctrl+o)", "pick_model", "chat"),
     CommandSpec(
+        "Compare two models",
+        "Send the prompt to the current model and a second one, side by side; vote (ctrl+k)",
+        "compare",
+        "chat",
+    ),
+    CommandSpec(
+        "Toggle blind compare",
+        "Compares shuffle the sides and hide the models' names until you vote (remembered)",
+        "toggle_blind_compare",
+    ),
+    CommandSpec(
         "Conversation settings",
         "System prompt, temperature, max tokens (ctrl+s)",
         "conversation_settings",
@@ -146,6 +157,12 @@ PALETTE: tuple[CommandSpec, ...] = (
         "Reload templates", "Re-read prompt_templates.toml files (ctrl+r)", "reload", "templates"
     ),
     CommandSpec("Refresh analytics", "Re-read the stats (ctrl+r)", "refresh", "analytics"),
+    CommandSpec(
+        "Show leaderboard",
+        "Models ranked by your compares and ratings, overall or per template (l)",
+        "focus_leaderboard",
+        "analytics",
+    ),
 )
 
 

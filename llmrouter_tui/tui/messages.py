@@ -43,6 +43,14 @@ class RatingRecorded(Message):
         self.record = record
 
 
+class PreferenceRecorded(Message):
+    """The core recorded which of two compared replies was better; analytics should refresh."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        super().__init__()
+        self.record = record
+
+
 class NavigateTo(Message):
     """A tab in the top bar was clicked."""
 

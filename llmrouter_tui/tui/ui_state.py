@@ -1,4 +1,5 @@
-"""What the app remembers between runs: theme and sidebar choice (`<data dir>/tui.json`).
+"""What the app remembers between runs: theme, sidebar choice and blind compares
+(`<data dir>/tui.json`).
 
 (Not `core.preferences`, which records which of two replies a user preferred.)
 """
@@ -17,10 +18,12 @@ UI_STATE_FILE = "tui.json"
 
 @dataclass(frozen=True, slots=True)
 class UIState:
-    """`sidebar` None: shown when the terminal is wide enough; True/False: the user's choice."""
+    """`sidebar` None: shown when the terminal is wide enough; True/False: the user's choice.
+    `blind_compare`: compares hide the models' names until the vote."""
 
     theme: str | None = None
     sidebar: bool | None = None
+    blind_compare: bool = False
 
     def updated(self, **changes: Any) -> UIState:
         return replace(self, **changes)
@@ -36,9 +39,11 @@ def load_ui_state(data_dir: Path) -> UIState:
         return UIState()
     theme = raw.get("theme")
     sidebar = raw.get("sidebar")
+    blind = raw.get("blind_compare")
     return UIState(
         theme=theme if isinstance(theme, str) else None,
         sidebar=sidebar if isinstance(sidebar, bool) else None,
+        blind_compare=blind if isinstance(blind, bool) else False,
     )
 
 

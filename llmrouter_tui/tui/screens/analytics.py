@@ -1,11 +1,12 @@
-"""The analytics screen: summary cards, per-model table and charts from `Store.stats()`."""
+"""The analytics screen: summary cards, per-model table and charts from `Store.stats()`, the
+leaderboard (overall or per template) and spend (per model, per day, cache savings)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any, ClassVar
 
-from textual import events, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
@@ -13,13 +14,17 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Sparkline, Static
 
 from ...core.runtime import Runtime
+from ..evidence import spend_summary, usd
 from ..format import count, duration, ms_value, percent, rating_value
 from ..widgets.bar_chart import BarChart
 from ..widgets.key_footer import KeyFooter
+from ..widgets.leaderboard import LeaderboardPanel
 from ..widgets.stat_card import StatCard
 from ..widgets.top_bar import TopBar
+from ..workers import background
 
 RECENT_LIMIT = 200
+SPEND_DAYS = 14  # days of spend charted (the stats keep 31)
 NARROW_BELOW = 96
 TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("model", "Model"),
@@ -70,6 +75,19 @@ def table_rows(stats: dict[str, Any]) -> list[tuple[str, ...]]:
     ]
 
 
+def spend_per_model(stats: dict[str, Any]) -> list[tuple[str, float]]:
+    """(model, USD spent) for every model that cost something, most first."""
+    per_model: dict[str, dict[str, Any]] = stats.get("per_model", {})
+    spent = [(model, float(m.get("cost_usd") or 0.0)) for model, m in per_model.items()]
+    return sorted(((m, v) for m, v in spent if v > 0), key=lambda item: (-item[1], item[0]))
+
+
+def spend_per_day(stats: dict[str, Any]) -> list[tuple[str, float]]:
+    """(day, USD spent) of the last SPEND_DAYS days with requests, oldest first."""
+    days: list[dict[str, Any]] = stats.get("cost", {}).get("per_day", [])
+    return [(str(d["day"]), float(d.get("cost_usd") or 0.0)) for d in days[-SPEND_DAYS:]]
+
+
 def latency_series(recent: list[dict[str, Any]]) -> list[float]:
     """Latency (ms) of the recent successful requests, oldest first."""
     return [
@@ -80,13 +98,14 @@ def latency_series(recent: list[dict[str, Any]]) -> list[float]:
 
 
 class AnalyticsScreen(Screen[None]):
-    """Numbers from the same stats function as `/stats`, refreshed when a request or rating
-    is recorded."""
+    """Numbers from the same stats function as `/stats`, refreshed when a request, rating or
+    vote is recorded."""
 
     CSS_PATH = "analytics.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+r", "refresh", "Refresh", id="analytics.refresh")
+        Binding("ctrl+r", "refresh", "Refresh", id="analytics.refresh"),
+        Binding("l", "focus_leaderboard", "Leaderboard", id="analytics.leaderboard"),
     ]
 
     def __init__(self) -> None:
@@ -120,6 +139,20 @@ class AnalyticsScreen(Screen[None]):
                     spark.border_title = "Latency over time"
                     yield Sparkline([], id="an-spark")
                     yield Static("", id="an-spark-range", markup=False)
+            board = LeaderboardPanel(self.runtime.templates.ids(), id="an-leaderboard")
+            board.border_title = "Leaderboard"
+            board.border_subtitle = "your compares and ratings · overlapping intervals: no rank yet"
+            yield board
+            with Vertical(id="an-spend") as spend:
+                spend.border_title = "Spend"
+                yield Static("", id="an-spend-summary", markup=False)
+                with Horizontal(id="an-spend-charts"):
+                    with Vertical(id="an-spend-models"):
+                        yield Static("per model", classes="an-caption")
+                        yield BarChart(id="an-spend-bars", fmt=usd, empty="nothing spent yet")
+                    with Vertical(id="an-spend-days"):
+                        yield Static("per day (UTC)", classes="an-caption")
+                        yield BarChart(id="an-spend-daily", fmt=usd, empty="no requests yet")
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -146,6 +179,16 @@ class AnalyticsScreen(Screen[None]):
     def action_refresh(self) -> None:
         self.refresh_stats()
 
+    def action_focus_leaderboard(self) -> None:
+        """Scroll to the leaderboard and put the cursor in its table."""
+        board = self.query_one("#an-leaderboard", LeaderboardPanel)
+        board.table.focus(scroll_visible=False)
+        self.query_one("#an-body", VerticalScroll).scroll_to_widget(board, animate=False, top=True)
+
+    @property
+    def leaderboard(self) -> LeaderboardPanel:
+        return self.query_one("#an-leaderboard", LeaderboardPanel)
+
     @work(exclusive=True, group="analytics")
     async def refresh_stats(self) -> None:
         """Read stats and recent requests in a thread, then show them."""
@@ -153,10 +196,34 @@ class AnalyticsScreen(Screen[None]):
         store = self.runtime.store
         stats = await asyncio.to_thread(store.stats)
         recent = await asyncio.to_thread(store.recent_requests, RECENT_LIMIT)
-        self.show_stats(stats, recent)
+        template_id = self.leaderboard.template_id
+        board = None
+        if template_id is not None:
+            board = await asyncio.to_thread(store.leaderboard, template_id)
+            if self.leaderboard.template_id != template_id:
+                board = None  # another template was chosen meanwhile: load_leaderboard shows it
+        self.show_stats(stats, recent, board)
 
-    def show_stats(self, stats: dict[str, Any], recent: list[dict[str, Any]]) -> None:
-        """Render a stats dict (as returned by `Store.stats()`) and recent requests."""
+    @on(LeaderboardPanel.ScopeChanged)
+    def _leaderboard_scope(self, event: LeaderboardPanel.ScopeChanged) -> None:
+        self.load_leaderboard(event.template_id)
+
+    @background("read the leaderboard", group="analytics-leaderboard")
+    async def load_leaderboard(self, template_id: str | None) -> None:
+        """Show the leaderboard of one template's votes (None: every template's)."""
+        rows = await asyncio.to_thread(self.runtime.store.leaderboard, template_id)
+        if self.leaderboard.template_id == template_id:
+            self.leaderboard.show(rows)
+
+    def show_stats(
+        self,
+        stats: dict[str, Any],
+        recent: list[dict[str, Any]],
+        leaderboard: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Render a stats dict (as returned by `Store.stats()`) and recent requests. The
+        leaderboard shown is `leaderboard` if given, else the stats' own (every template)
+        when every template is chosen."""
         self.stats = stats
         self.recent = recent
         for card_id, (value, detail) in card_values(stats).items():
@@ -181,3 +248,11 @@ class AnalyticsScreen(Screen[None]):
             )
         else:
             label.update("no successful requests yet")
+        shown = self.leaderboard
+        if leaderboard is not None:
+            shown.show(leaderboard)
+        elif shown.template_id is None:
+            shown.show(stats.get("leaderboard", []))
+        self.query_one("#an-spend-summary", Static).update(spend_summary(stats.get("cost", {})))
+        self.query_one("#an-spend-bars", BarChart).set_data(spend_per_model(stats))
+        self.query_one("#an-spend-daily", BarChart).set_data(spend_per_day(stats))

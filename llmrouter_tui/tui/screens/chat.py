@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing, suppress
 from dataclasses import dataclass, field, replace
 from time import perf_counter
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual import events, on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import ActiveBinding, Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Checkbox, Static
 from textual.worker import Worker, WorkerCancelled, WorkerError, WorkerFailed, WorkerState
 
-from ...core.errors import RouterError
+from ...core.errors import BudgetExceeded, RouterError
 from ...core.runtime import Runtime
 from ...core.store import Store
 from ...core.types import (
@@ -33,7 +34,8 @@ from ...core.types import (
     Restart,
     Started,
 )
-from ..format import ReplyMeta
+from ..evidence import ReplyCost, budget_notice, current_auto_pick
+from ..format import ReplyMeta, error_headline
 from ..notices import key_problems, stored_error_text
 from ..widgets.chat_reply import ChatReply
 from ..widgets.conversation_view import ConversationView
@@ -45,6 +47,9 @@ from ..widgets.top_bar import TopBar
 from ..widgets.user_message import UserMessage
 from ..workers import background, report_failure
 from .conversation_settings import ChatSettings, ConversationSettingsModal
+
+if TYPE_CHECKING:
+    from .compare import CompareOutcome
 
 # The other modals are imported when first opened: the first frame does not need them.
 
@@ -81,6 +86,7 @@ class StoredTurn:
     error: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
     alternatives: list[int] = field(default_factory=list)
+    cost: ReplyCost | None = None
 
 
 @dataclass(slots=True)
@@ -124,6 +130,7 @@ def load_conversation(store: Store, conversation_id: str) -> StoredConversation:
                 turn.attempts = [Attempt(**a) for a in store.request_attempts(turn.prompt_id)]
                 if row is not None:
                     turn.meta = ReplyMeta.from_row(row, len(turn.attempts))
+                    turn.cost = ReplyCost.from_row(row)
                     if turn.status == "error":
                         turn.error = stored_error_text(row, turn.attempts)
                 rating = store.get_rating(turn.prompt_id)
@@ -179,6 +186,8 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+c", "cancel_reply", "Cancel reply", id="chat.cancel"),
         Binding("ctrl+n", "new_conversation", "New", id="chat.new"),
         Binding("ctrl+o", "pick_model", "Model", id="chat.model"),
+        # priority: the prompt box (a TextArea) would take ctrl+k as "delete to end of line"
+        Binding("ctrl+k", "compare", "Compare", priority=True, id="chat.compare"),
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False, id="chat.sidebar"),
         Binding("ctrl+f", "search_conversations", "Search chats", show=False, id="chat.search"),
         Binding("ctrl+s", "conversation_settings", "Settings", show=False, id="chat.settings"),
@@ -199,6 +208,8 @@ class ChatScreen(Screen[None]):
         self._notices_shown: set[str] = set()
         self._activity: Activity | None = None
         self._activity_timer: Timer | None = None
+        #: Which side a blind compare shows each model on (seeded by `[auto] seed`, if set).
+        self._compare_rng = random.Random()
 
     # ---- layout ------------------------------------------------------------------------------
 
@@ -251,6 +262,7 @@ class ChatScreen(Screen[None]):
         return self._turns.get(reply)
 
     def on_mount(self) -> None:
+        self._compare_rng = random.Random(self.runtime.settings.auto.seed)
         self.set_model(self.runtime.settings.default_model)
         self._apply_sidebar(self.app.size.width)
         self._show_banner(None)
@@ -451,6 +463,7 @@ class ChatScreen(Screen[None]):
                     state=state,
                     note=_failed_note(turn) if failed else version_note(ids),
                     stored_error=turn.error,
+                    cost=turn.cost,
                 )
                 reply.persisted = True
             self._turns[reply] = ids
@@ -610,8 +623,12 @@ class ChatScreen(Screen[None]):
             if model:
                 self._choose_model(model, rows)
 
+        router = self.runtime.router
         picker = ModelPicker(
-            rows, self.model, capabilities=lambda model: capability_labels(catalog, model)
+            rows,
+            self.model,
+            capabilities=lambda model: capability_labels(catalog, model),
+            auto_pick=lambda: current_auto_pick(router),
         )
         await self.app.push_screen(picker, chosen)
 
@@ -659,6 +676,179 @@ class ChatScreen(Screen[None]):
 
     def action_toggle_ignore_cache(self) -> None:
         self.query_one("#ignore-cache", Checkbox).toggle()
+
+    # ---- compare -----------------------------------------------------------------------------
+
+    def action_compare(self) -> None:
+        """ctrl+k: send the prompt in the box to the current model and a second one, side by
+        side; a vote then says which was better, and that reply continues the conversation."""
+        text = self.prompt.text
+        if not text.strip():
+            self.app.bell()
+            self.notify("Type a prompt first: ctrl+k sends it to two models side by side.")
+            return
+        if self.streaming:
+            self.notify("A reply is streaming; ctrl+c cancels it first.", severity="warning")
+            return
+        if self.editing:
+            self.notify("Finish editing first (Enter resends it, Esc stops editing).")
+            return
+        self._pick_second_model(text)
+
+    @background("choose a model to compare with", group="chat-compare")
+    async def _pick_second_model(self, text: str) -> None:
+        from .compare import suggest_second
+        from .model_picker import ModelPicker, capability_labels
+
+        runtime = self.runtime
+        rows = [r for r in runtime.model_rows() if r["id"] != self.model]
+        suggestion = await asyncio.to_thread(suggest_second, runtime.router, self.model, rows)
+        catalog = runtime.catalog
+        router = runtime.router
+        hint = f" · suggested: {suggestion}" if suggestion else ""
+
+        def chosen(model: str | None) -> None:
+            if model:
+                self._start_compare(text, model)
+
+        picker = ModelPicker(
+            rows,
+            self.model,
+            capabilities=lambda model: capability_labels(catalog, model),
+            auto_pick=lambda: current_auto_pick(router),
+            title=f"Compare {self.model} with…",
+            subtitle=f"Enter compare · Esc close{hint}",
+            highlight=suggestion,
+        )
+        await self.app.push_screen(picker, chosen)
+
+    def _start_compare(self, text: str, second: str) -> None:
+        """Open the compare screen: `text` goes to the current model and to `second`."""
+        from .compare import CompareScreen
+
+        if self.streaming or self.prompt.text != text:
+            self.notify("The prompt changed meanwhile; press ctrl+k again.", severity="warning")
+            return
+        new = self.conversation_id is None
+        conversation_id = self._ensure_conversation(text)
+        s = self.settings
+        request = ChatRequest(
+            model=self.model,
+            messages=[*self._history(), Message("user", text)],
+            system=s.system,
+            temperature=s.temperature,
+            max_tokens=s.max_tokens,
+            ignore_cache=self.ignore_cache,
+            conversation_id=conversation_id,
+            source="tui",
+        )
+        self.prompt.consume(text)
+        self._show_banner(None)
+        self.prompt.remember(text)
+        blind = bool(self.app.ui_state.blind_compare)  # type: ignore[attr-defined]
+        swap = blind and self._compare_rng.random() < 0.5
+
+        async def ended(outcome: CompareOutcome | None) -> None:
+            await self._compare_ended(text, new, outcome)
+
+        screen = CompareScreen(request, (self.model, second), blind=blind, swap=swap)
+        self.app.push_screen(screen, ended)
+
+    async def _compare_ended(self, text: str, new: bool, outcome: CompareOutcome | None) -> None:
+        if not self._ui_alive():
+            return
+        if outcome is None or outcome.outcome is None or outcome.preferred is None:
+            if new:
+                self._forget_conversation()
+            if outcome is not None and outcome.error is not None:
+                self._notify_refused(outcome.error, "Compare not sent")
+            elif outcome is not None and outcome.cancelled:
+                self.notify("Both replies were cancelled (and recorded as such).")
+            else:
+                self.notify(
+                    "No vote: both replies are recorded; the conversation goes on without them."
+                )
+            self._restore_prompt(text)
+            return
+        await self._add_compare_turn(text, outcome)
+
+    def _forget_conversation(self) -> None:
+        """Delete the conversation a compare started, when it ended without a turn."""
+        conversation_id = self.conversation_id
+        if conversation_id is None or self.view.replies:
+            return
+        with suppress(RouterError):
+            self.runtime.store.conversations.delete(conversation_id)
+        self.conversation_id = None
+        self.conversation_title = None
+        self._head_id = None
+        self._show_title()
+        self.sidebar.set_current(None)
+        self.sidebar.reload()
+
+    async def _add_compare_turn(self, text: str, outcome: CompareOutcome) -> None:
+        """The preferred reply continues the conversation; the other one is kept as another
+        version of the turn ([ and ] switch)."""
+        assert outcome.preferred is not None
+        chosen = outcome.results[outcome.preferred]
+        other = outcome.results[1 - outcome.preferred]
+        if chosen is None or other is None:  # pragma: no cover - a vote needs both results
+            return
+        parent = self._head_id
+        user_id = self._save_message("user", text, parent)
+        ids = TurnIds(user_id, parent)
+        other_id = self._save_message(
+            "assistant",
+            other.response_text,
+            user_id,
+            status=other.status,
+            prompt_id=other.prompt_id,
+        )
+        chosen_id = self._save_message(
+            "assistant",
+            chosen.response_text,
+            user_id,
+            status=chosen.status,
+            prompt_id=chosen.prompt_id,
+        )
+        if user_id is not None and chosen_id is not None:
+            ids.reply_id = chosen_id
+            ids.alternatives = [i for i in (other_id, chosen_id) if i is not None]
+        note = " · ".join(n for n in (outcome.verdict_note(), version_note(ids)) if n)
+        ok = chosen.status == "ok"
+        reply = ChatReply(
+            text,
+            outcome.request,
+            text=chosen.response_text,
+            meta=ReplyMeta.from_result(chosen),
+            prompt_id=chosen.prompt_id,
+            state="done" if ok else "error",
+            note=note,
+            stored_error=None if ok else f"✗ {error_headline(chosen)}",
+        )
+        reply.result = chosen
+        reply.persisted = chosen_id is not None
+        view = self.view
+        for hint in view.query(".chat-hint"):
+            await hint.remove()
+        await view.mount_all([UserMessage(text), reply])
+        self._turns[reply] = ids
+        _set_notices(
+            reply,
+            self._notices_for(ReplyMeta.from_result(chosen), chosen.attempts, chosen.warnings),
+        )
+        view.follow()
+        self.sidebar.reload()
+        self.notify(outcome.summary(), title="Preference saved", markup=False)
+        self.prompt.focus()
+
+    def _notify_refused(self, error: RouterError, title: str) -> None:
+        """A request refused before it left: a budget names itself and when it resets."""
+        if isinstance(error, BudgetExceeded):
+            heading, text = budget_notice(error)
+            self.notify(text, title=heading, severity="error", timeout=15, markup=False)
+        else:
+            self.notify(str(error), title=title, severity="error", markup=False)
 
     # ---- sending -----------------------------------------------------------------------------
 
@@ -831,6 +1021,8 @@ class ChatScreen(Screen[None]):
                 await reply.input_error(str(exc))
                 self._finish_turn(reply, "error", "")
                 self._restore_prompt(restore)
+                if isinstance(exc, BudgetExceeded):
+                    self._notify_refused(exc, "Not sent")
                 return
             events = cast(AsyncGenerator[Event, None], router.stream(prepared))
             slice_start = perf_counter()
@@ -879,6 +1071,8 @@ class ChatScreen(Screen[None]):
             await reply.input_error(str(exc))
             self._finish_turn(reply, "error", "".join(parts))
             self._restore_prompt(restore)
+            if isinstance(exc, BudgetExceeded):
+                self._notify_refused(exc, "Not sent")
         except Exception as exc:  # never let one request take the app down
             report_failure(self, "stream the reply", exc)
             with suppress(Exception):
@@ -1106,6 +1300,22 @@ class ChatScreen(Screen[None]):
             return
         view.focus()
         view.select_latest()
+
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        # The prompt box (a TextArea) binds ctrl+k itself, so the priority ctrl+k (compare)
+        # would be listed first, before Send; the footer shows it after ctrl+o instead.
+        bindings = super().active_bindings
+        compare = bindings.pop("ctrl+k", None)
+        if compare is None:
+            return bindings
+        ordered: dict[str, ActiveBinding] = {}
+        for key, active in bindings.items():
+            ordered[key] = active
+            if key == "ctrl+o":
+                ordered["ctrl+k"] = compare
+        ordered.setdefault("ctrl+k", compare)
+        return ordered
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_reply":

@@ -18,6 +18,7 @@ from ..widgets.sidebar import ConversationSidebar
 from .analytics import AnalyticsScreen
 from .attempts import AttemptsModal
 from .chat import ChatScreen
+from .compare import CompareScreen
 from .confirm import ConfirmModal
 from .conversation_settings import ConversationSettingsModal
 from .feedback import FeedbackModal
@@ -63,6 +64,7 @@ def binding_sections(app: App[object]) -> list[tuple[str, list[Binding]]]:
         ("Replies (after Esc)", _bindings(ConversationView.BINDINGS)),
         ("Scrolling", list(SCROLLING)),
         ("Conversation list (ctrl+b)", _bindings(ConversationSidebar.BINDINGS)),
+        ("Compare (ctrl+k)", _bindings(CompareScreen.BINDINGS)),
         ("Templates", _bindings(TemplatesScreen.BINDINGS)),
         ("Template review", _bindings(TemplateReviewModal.BINDINGS)),
         ("Analytics", _bindings(AnalyticsScreen.BINDINGS)),

@@ -2,11 +2,13 @@
 (when the catalog declares them) capabilities.
 
 Each model takes two lines, the full id on the first and everything else on the second, so
-nothing is cut at 80 columns (a table with one column per fact needs about 95).
+nothing is cut at 80 columns (a table with one column per fact needs about 95). `auto` comes
+first, with what it does and, once worked out in the background, what it would pick now.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -18,6 +20,9 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
+
+from ...core.auto import AUTO_MODEL
+from ..workers import background
 
 STATUS_STYLE = {
     "available": "$success",
@@ -37,6 +42,10 @@ CAPABILITY_WORDS: tuple[tuple[str, str], ...] = (
 )
 
 CapabilitiesOf = Callable[[str], list[str]]
+#: Works out auto's current pick as one line (blocking: run in a thread).
+AutoPick = Callable[[], str]
+AUTO_EXPLAINED = "picks by your votes, speed, reliability and cost"
+AUTO_PICK_PENDING = "working out its current pick…"
 
 
 def status_content(status: str) -> Content:
@@ -75,6 +84,23 @@ def matches(row: dict[str, Any], needle: str) -> bool:
     return all(word in hay for word in needle.casefold().split())
 
 
+def auto_option(row: dict[str, Any], current: bool, pick: str | None) -> Content:
+    """Two lines: `auto` and what it does (and its status if not available), then what it
+    would pick now and why."""
+    status = str(row["status"])
+    explained: list[Content | str] = [Content.styled(AUTO_EXPLAINED, "$text-muted")]
+    if status != "available":
+        explained.append(status_content(status))
+    return Content.assemble(
+        ("● " if current else "  ", "$accent"),
+        (AUTO_MODEL, "bold" if current else ""),
+        " · ",
+        Content(" · ").join(explained),
+        "\n    ",
+        Content.styled(pick or AUTO_PICK_PENDING, "$text-accent italic"),
+    )
+
+
 def model_option(row: dict[str, Any], current: bool, capabilities: list[str]) -> Content:
     """Two lines: the full id, then provider · context · status · capabilities."""
     details: list[Content | str] = [
@@ -110,16 +136,29 @@ class ModelPicker(ModalScreen[str | None]):
         rows: list[dict[str, Any]],
         current: str,
         capabilities: CapabilitiesOf | None = None,
+        *,
+        auto_pick: AutoPick | None = None,
+        title: str = "Choose a model",
+        subtitle: str = "Enter select · Esc close",
+        highlight: str | None = None,
     ) -> None:
+        """`auto_pick` works out auto's current pick (in a thread, after the list shows);
+        `highlight` is the row the cursor starts on (default: `current`)."""
         super().__init__()
         self.rows = [r for r in rows if r.get("kind", "chat") == "chat"]
         self.current = current
         self._capabilities = capabilities or (lambda _model: [])
+        self._auto_pick = auto_pick
+        #: Auto's current pick as shown (None: not worked out yet).
+        self.auto_pick: str | None = None
+        self._box_title = title
+        self._box_subtitle = subtitle
+        self._highlight = highlight or current
 
     def compose(self) -> ComposeResult:
         with Vertical(id="picker-box") as box:
-            box.border_title = "Choose a model"
-            box.border_subtitle = "Enter select · Esc close"
+            box.border_title = self._box_title
+            box.border_subtitle = self._box_subtitle
             yield Input(
                 placeholder="Filter: id, provider or status…", id="picker-filter", compact=True
             )
@@ -129,6 +168,24 @@ class ModelPicker(ModalScreen[str | None]):
     def on_mount(self) -> None:
         self._fill("")
         self.query_one(Input).focus()
+        if self._auto_pick is not None and any(r["id"] == AUTO_MODEL for r in self.rows):
+            self._work_out_auto_pick(self._auto_pick)
+
+    @background("work out auto's current pick", group="picker-auto")
+    async def _work_out_auto_pick(self, auto_pick: AutoPick) -> None:
+        self.auto_pick = await asyncio.to_thread(auto_pick)
+        if not self.is_attached:
+            return
+        row = next(r for r in self.rows if r["id"] == AUTO_MODEL)
+        if AUTO_MODEL in self.visible_ids:
+            prompt = auto_option(row, self.current == AUTO_MODEL, self.auto_pick)
+            self.option_list.replace_option_prompt(AUTO_MODEL, prompt)
+
+    def _prompt(self, row: dict[str, Any]) -> Content:
+        current = row["id"] == self.current
+        if row["id"] == AUTO_MODEL:
+            return auto_option(row, current, self.auto_pick)
+        return model_option(row, current, self._capabilities(row["id"]))
 
     @property
     def option_list(self) -> OptionList:
@@ -145,19 +202,13 @@ class ModelPicker(ModalScreen[str | None]):
         shown = [r for r in self.rows if matches(r, needle)] if needle.strip() else self.rows
         if needle.strip():  # ids that match come before rows matching only by status or label
             shown.sort(key=lambda r: not matches({"id": r["id"]}, needle))
-        options.add_options(
-            Option(
-                model_option(row, row["id"] == self.current, self._capabilities(row["id"])),
-                id=row["id"],
-            )
-            for row in shown
-        )
+        options.add_options(Option(self._prompt(row), id=row["id"]) for row in shown)
         empty = self.query_one("#picker-empty", Static)
         empty.update("" if shown else "No model matches.")
         empty.display = not shown
         if shown:
             ids = [r["id"] for r in shown]
-            options.highlighted = ids.index(self.current) if self.current in ids else 0
+            options.highlighted = ids.index(self._highlight) if self._highlight in ids else 0
 
     @on(Input.Changed, "#picker-filter")
     def _filter(self, event: Input.Changed) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.content import Content
 from textual.widget import Widget
 
@@ -24,9 +26,14 @@ class BarChart(Widget):
 
     DEFAULT_CSS = sibling_tcss(__file__)
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(
+        self, *, id: str | None = None, fmt: Callable[[float], str] | None = None, empty: str = ""
+    ) -> None:
         super().__init__(id=id)
         self.rows: list[tuple[str, float]] = []
+        #: How a value is written at the end of its bar (default: a whole number).
+        self.fmt = fmt or (lambda value: f"{value:,.0f}")
+        self.empty = empty or "no requests yet"
 
     def set_data(self, rows: list[tuple[str, float]]) -> None:
         """Show these (label, value) rows, in the given order."""
@@ -38,10 +45,10 @@ class BarChart(Widget):
 
     def render(self) -> Content:
         if not self.rows:
-            return Content.styled("no requests yet", "dim")
+            return Content.styled(self.empty, "dim")
         width = self.content_region.width or self.size.width
         label_w = min(max(len(label) for label, _ in self.rows), max(8, width // 3))
-        numbers = [f"{value:,.0f}" for _, value in self.rows]
+        numbers = [self.fmt(value) for _, value in self.rows]
         number_w = max(len(n) for n in numbers)
         bar_w = max(1, width - label_w - number_w - 3)
         maximum = max(value for _, value in self.rows)
