@@ -11,11 +11,13 @@ from typing import TextIO
 
 from .cli import EXIT_ALL_FAILED, EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 from .core.errors import BudgetExceeded, ConfigError, InputError, StorageError
+from .core.redact import Redactor
 from .core.router import attempts_text
 from .core.runtime import Runtime
 from .core.textcheck import surrogate_at
 from .core.types import AttemptFailed, ChatRequest, Delta, Done, Failed, Restart, Result
 from .demo import demo_upstream
+from .logconfig import logging_to_stderr, redact_with
 
 
 def _parse_vars(pairs: list[str]) -> dict[str, str]:
@@ -141,10 +143,12 @@ def run_ask(args: argparse.Namespace) -> int:
     """Entry point for `llmrouter-tui ask`; returns the process exit code."""
     try:
         request = _build_request(args, sys.stdin)
-        with demo_upstream(args.demo) as upstream_url:
+        level = getattr(args, "log_level", "error")
+        with demo_upstream(args.demo) as upstream_url, logging_to_stderr(level, "text"):
             runtime = Runtime.open(
                 config=args.config, data_dir=args.data_dir, demo_upstream=upstream_url
             )
+            redact_with(Redactor.for_settings(runtime.settings, public=runtime.catalog.models).text)
             announce(runtime, sys.stderr)
             try:
                 return asyncio.run(_ask(runtime, request, args))

@@ -7,6 +7,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .logconfig import FORMATS, LEVELS
+
 EXIT_OK = 0
 EXIT_FAILURE = 1  # environment trouble: unreadable database, server could not start…
 EXIT_BAD_INPUT = 2
@@ -36,6 +38,20 @@ def _common_options(parser: argparse.ArgumentParser, demo_modes: bool = False) -
     )
 
 
+def version() -> str:
+    """The installed distribution's version (the package's own when run from a source tree
+    that was never installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("llmrouter-tui")
+    except PackageNotFoundError:
+        from . import __version__
+
+        return __version__
+
+
 def main_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="llmrouter-tui",
@@ -46,6 +62,7 @@ def main_parser() -> argparse.ArgumentParser:
         "llmrouter-tui export --help (a conversation as Markdown), "
         "llmrouter-tui leaderboard --help (your models, ranked by your votes)",
     )
+    parser.add_argument("--version", action="version", version=f"llmrouter-tui {version()}")
     _common_options(parser, demo_modes=True)
     parser.add_argument("--serve", action="store_true", help="run the HTTP server, no TUI")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -74,7 +91,26 @@ def main_parser() -> argparse.ArgumentParser:
         help="let web pages from this origin use the server, e.g. http://localhost:5173 "
         "(repeatable)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --serve: N server processes sharing the port and the data directory, the "
+        "kernel spreading connections across them (Linux; default 1)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no access log on stderr")
+    parser.add_argument(
+        "--log-level",
+        choices=LEVELS,
+        help="what to log (default info, or $LLMROUTER_LOG_LEVEL): --serve on stderr, the app "
+        "in <data dir>/logs/app.log",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        help="text (default, or $LLMROUTER_LOG_FORMAT) or json: one JSON object per line",
+    )
     parser.add_argument(
         "--keep-alive",
         type=float,
@@ -108,6 +144,13 @@ def ask_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-tokens", type=int)
     parser.add_argument("--ignore-cache", action="store_true", help="do not read the cache")
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
+    parser.add_argument(
+        "--log-level",
+        choices=LEVELS,
+        default="error",
+        help="also log on stderr from this level (default error: the messages above already "
+        "say what happened)",
+    )
     parser.add_argument("prompt", nargs="?", help="the prompt, or - to read it from stdin")
     return parser
 
@@ -134,7 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .leaderboard_cmd import run_leaderboard
 
         return run_leaderboard(args_list[1:])
-    args = main_parser().parse_args(args_list)
+    parser = main_parser()
+    args = parser.parse_args(args_list)
+    if args.workers != 1 and not args.serve:
+        parser.error("--workers runs several server processes: use it with --serve")
     if args.serve:
         from .server.main import run_server
 

@@ -1,12 +1,15 @@
 """Key secrecy, including upstreams that echo the key they rejected.
 
 No API key, nor any 6-character piece of one, may appear in a result, an exception, the
-database, a log file, `ask` output, an HTTP response, the access log, or the TUI's screen.
+database, a log file, `ask` output, an HTTP response (/metrics too), the access log, the
+server's log (text or JSON, every level), or the TUI's screen.
 """
 
 from __future__ import annotations
 
 import html
+import json
+import logging
 import re
 import sqlite3
 import subprocess
@@ -23,7 +26,7 @@ from reliability_helpers import (
     assert_no_key,
     leaked_fragments,
 )
-from server_helpers import clean_env, serving
+from server_helpers import ServerProcess, clean_env, serving
 
 from llmrouter_tui.core.types import ChatRequest
 from llmrouter_tui.server.app import create_app
@@ -105,8 +108,9 @@ def test_ask_never_prints_an_echoed_key(upstream: FakeUpstream, tmp_path: Path):
 
 
 async def test_server_never_sends_or_logs_an_echoed_key(
-    make_runtime, upstream: FakeUpstream, tmp_path: Path
+    make_runtime, upstream: FakeUpstream, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
+    caplog.set_level(logging.DEBUG, logger="llmrouter_tui")
     runtime = make_runtime(max_retries=0, data_dir=tmp_path / "data")
     async with serving(create_app(runtime, token="")) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
@@ -126,12 +130,57 @@ async def test_server_never_sends_or_logs_an_echoed_key(
                 bodies.append(response.text)
                 assert_no_key(response.text, url)
                 assert_no_key(str(response.headers), f"{url} headers")
-            for path in ("/health", "/models", "/stats", "/v1/models"):
+            for path in ("/health", "/models", "/stats", "/v1/models", "/metrics"):
                 assert_no_key((await client.get(path)).text, path)
         log = server.log_text()
     assert "HTTP 401" in bodies[0]
     assert_no_key(log, "the access log")
+    assert "request " in caplog.text  # the router's debug lines were there to check
+    assert_no_key(caplog.text, "the log records")
     await runtime.aclose()
+    assert_data_dir_clean(tmp_path / "data")
+
+
+def test_serve_logs_and_metrics_never_show_an_echoed_key(upstream: FakeUpstream, tmp_path: Path):
+    """A real --serve at debug level, JSON and text, whose upstream echoes the keys back."""
+    token = "tok-5e8d1c0b9a7f"
+    env = clean_env(
+        GROQ_API_KEY=GROQ_KEY,
+        GEMINI_API_KEY=GEMINI_KEY,
+        GROQ_BASE_URL=upstream.base_url,
+        GEMINI_BASE_URL=upstream.base_url,
+        LLMROUTER_DATA_DIR=str(tmp_path / "data"),
+        LLMROUTER_SERVER_TOKEN=token,
+    )
+    auth = {"Authorization": f"Bearer {token}"}
+    for log_format in ("json", "text"):
+        server = ServerProcess(
+            ["--serve", "--port", "0", "--log-level", "debug", "--log-format", log_format],
+            env,
+            cwd=tmp_path,
+        )
+        try:
+            url = server.wait_for_url()
+            for model in (GROQ, GEMINI):
+                upstream.clear()
+                echo_keys(upstream)
+                response = httpx.post(
+                    f"{url}/chat?model={model}", json={"prompt": "leak?"}, headers=auth, timeout=30
+                )
+                assert response.status_code == 502
+            metrics = httpx.get(f"{url}/metrics", headers=auth, timeout=10)
+            assert metrics.status_code == 200 and "llmrouter_results_total" in metrics.text
+            assert_no_key(metrics.text, "/metrics")
+        finally:
+            assert server.stop() == 0
+        assert_no_key(server.stderr, f"the server's {log_format} log")
+        assert token not in server.stderr
+        if log_format == "json":
+            records = [json.loads(line) for line in server.lines]
+            assert [r["status"] for r in records if r.get("path") == "/chat"] == [502, 502]
+            assert len([r for r in records if r["level"] == "debug"]) == 2
+        else:
+            assert server.stderr.count('"POST /chat" 502') == 2
     assert_data_dir_clean(tmp_path / "data")
 
 

@@ -645,7 +645,7 @@ async def test_token_comes_from_the_environment_by_default(
 
 
 async def test_an_unexpected_error_is_a_bare_500_and_one_clean_log_line(
-    api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     def boom() -> dict[str, Any]:
         raise RuntimeError(f"exploded with {GROQ_KEY} inside\nsecond line")
@@ -654,7 +654,7 @@ async def test_an_unexpected_error_is_a_bare_500_and_one_clean_log_line(
     response = await api.get("/stats")
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error"}
-    err = capsys.readouterr().err
+    err = caplog.text  # the server's log (stderr under --serve)
     lines = [line for line in err.splitlines() if "internal error" in line]
     assert len(lines) == 1 and "GET /stats: RuntimeError: exploded with" in lines[0]
     assert leaks(err, [GROQ_KEY]) == []

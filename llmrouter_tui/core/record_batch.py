@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -37,13 +38,17 @@ class RecordBatcher:
         store: BatchSink,
         max_batch: int = MAX_BATCH,
         on_recorded: Callable[[Result, list[str]], None] | None = None,
+        on_lag: Callable[[float], None] | None = None,
     ) -> None:
         """`on_recorded(result, warnings)` runs for every result once it is written, also
-        when the caller that submitted it has been cancelled meanwhile."""
+        when the caller that submitted it has been cancelled meanwhile. `on_lag(seconds)`
+        gets, for every result, the time from its submission to its being written."""
         self._store = store
         self._max_batch = max_batch
         self._on_recorded = on_recorded
+        self._on_lag = on_lag
         self._results: list[Result] = []
+        self._submitted: list[float] = []  # perf_counter() of each pending result
         self._cache_writes: list[CacheWrite] = []
         self._waiters: list[asyncio.Future[list[str]] | None] = []
 
@@ -57,6 +62,7 @@ class RecordBatcher:
         if not self._results:
             loop.call_soon(self.flush)
         self._results.append(result)
+        self._submitted.append(time.perf_counter())
         if cache_write is not None:
             self._cache_writes.append(cache_write)
         self._waiters.append(waiter)
@@ -67,6 +73,7 @@ class RecordBatcher:
     def record_now(self, result: Result) -> list[str]:
         """Record `result` at once (with anything pending), for callers that cannot wait."""
         self._results.append(result)
+        self._submitted.append(time.perf_counter())
         self._waiters.append(None)
         return self.flush()[-1]
 
@@ -75,12 +82,17 @@ class RecordBatcher:
         results, self._results = self._results, []
         cache_writes, self._cache_writes = self._cache_writes, []
         waiters, self._waiters = self._waiters, []
+        submitted, self._submitted = self._submitted, []
         if not results:
             return []
         try:
             warnings = self._store.record_many(results, cache_writes)
         except Exception:  # recording must never lose the replies
             warnings = self._one_by_one(results, cache_writes)
+        if self._on_lag is not None:
+            written = time.perf_counter()
+            for at in submitted:
+                self._on_lag(written - at)
         for result, waiter, mine in zip(results, waiters, warnings, strict=True):
             if self._on_recorded is not None:
                 self._on_recorded(result, mine)

@@ -8,7 +8,7 @@ The request is recorded once, here, whatever happens (also when the caller cance
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import os
 import random
 import time
@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from .auto import is_auto
 from .budget import BudgetBlock
 from .cache import CachedReply, cache_key
+from .callbacks import call_safely
 from .capabilities import (
     Capabilities,
     Need,
@@ -33,6 +34,7 @@ from .config import Settings
 from .continuation import ContinueMode, Resync, add_usage, continued_note
 from .errors import InputError
 from .messages import check_conversation, message_from_openai, prompt_text
+from .metrics import Metrics
 from .params import GenerationParams
 from .policy import CircuitBreaker, decide
 from .providers import ProviderPool
@@ -76,6 +78,7 @@ _COMPLETE_FINISHES = frozenset({"stop", "length", "end_turn", "eos", "tool_calls
 _BREAKS = frozenset({"stream_cut", "stream_stalled", "malformed", "timeout", "server_error"})
 _NO_PARAMS = GenerationParams()
 _NO_CAPABILITIES = Capabilities()
+_log = logging.getLogger(__name__)
 
 
 class RecordSink(BatchSink, Protocol):
@@ -212,8 +215,14 @@ class Router:
     ) -> None:
         self.settings = settings
         self.store = store
+        #: Counters for /metrics (core/metrics.py), updated as requests are routed.
+        self.metrics = Metrics()
         self._batcher = (
-            RecordBatcher(store, on_recorded=self._recorded) if store is not None else None
+            RecordBatcher(
+                store, on_recorded=self._recorded, on_lag=self.metrics.recording_lag.observe
+            )
+            if store is not None
+            else None
         )
         self.templates = templates
         self.catalog = catalog or Catalog(settings.models, settings.providers)
@@ -485,7 +494,10 @@ class Router:
             if use_cache and not prepared.ignore_cache and not run.delivered:
                 assert self.store is not None
                 hit = self.store.cache_get(key)
-                if hit is not None:
+                if hit is None:
+                    self.metrics.cache_misses += 1
+                else:
+                    self.metrics.cache_hits += 1
                     self._release_probe(run)
                     if hit.text or not hit.tool_calls:
                         yield Delta(hit.text)
@@ -870,9 +882,12 @@ class Router:
 
     def _notify(self, result: Result) -> None:
         self.selection.recorded(result)  # spend toward [budget]
+        self.metrics.result(result)
+        if _log.isEnabledFor(logging.DEBUG):
+            _log_result(result)
         for listener in self._listeners:
-            with contextlib.suppress(Exception):  # a broken UI callback must not lose the reply
-                listener(result)
+            # A broken UI callback must not lose the reply: it is logged and goes no further.
+            call_safely(listener, result, "a request listener", _log, "the reply was delivered")
 
     def _result(
         self,
@@ -936,6 +951,34 @@ class Router:
         )
         run.recorded = True  # from here on, a cancel must not record a second result
         return result
+
+
+def _log_result(result: Result) -> None:
+    """One debug line per recorded request: what was routed where, never the text."""
+    _log.debug(
+        "request %s: %s from %s (requested %s) in %.1f ms, %d attempt(s)%s%s",
+        result.prompt_id,
+        result.status,
+        result.model_used or "no model",
+        result.requested_model,
+        result.latency_ms,
+        len(result.attempts),
+        ", from cache" if result.from_cache else "",
+        f", {result.error_kind}" if result.error_kind else "",
+        extra={
+            "prompt_id": result.prompt_id,
+            "status": result.status,
+            "requested_model": result.requested_model,
+            "model": result.model_used,
+            "latency_ms": round(result.latency_ms, 1),
+            "ttft_ms": None if result.ttft_ms is None else round(result.ttft_ms, 1),
+            "attempts": len(result.attempts),
+            "from_cache": result.from_cache,
+            "fallback_used": result.fallback_used,
+            "error_kind": result.error_kind,
+            "source": result.source,
+        },
+    )
 
 
 def _diverged_message(resync: Resync) -> str:

@@ -8,7 +8,7 @@ asyncio loop and worker threads at the same time.
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
 import sqlite3
 import threading
@@ -27,6 +27,7 @@ from . import recorder
 from . import stats as _stats
 from .auto import Evidence
 from .cache import CachedReply
+from .callbacks import call_safely
 from .conversations import Conversations, register_functions
 from .db import DB_FILENAME, open_database, storage_error
 from .errors import StorageError
@@ -39,6 +40,7 @@ _BOOL_COLUMNS = frozenset(
 )
 _PURGE_EVERY = 500  # cache puts between sweeps of expired entries
 _MAX_WARNINGS = 100
+_log = logging.getLogger(__name__)
 
 
 class Store:
@@ -79,7 +81,7 @@ class Store:
         # Bumped by each rating and preference this Store records: auto re-reads its evidence.
         self._evidence_version = 0
         self._warnings: deque[str] = deque(maxlen=_MAX_WARNINGS)
-        # Called with each storage warning as it happens (the server prints them on stderr).
+        # Called with each storage warning as it happens (each is also logged).
         self.on_warning: Callable[[str], None] | None = None
         self._puts = 0
         self.conversations = Conversations(self._use)
@@ -222,12 +224,13 @@ class Store:
         return fresh, db_warnings
 
     def _warn(self, *warnings: str) -> None:
-        """Keep storage warnings for UIs and tell the on_warning hook, if any."""
+        """Keep storage warnings for UIs, log them and tell the on_warning hook, if any."""
         self._warnings.extend(warnings)
-        if self.on_warning is not None:
-            for warning in warnings:
-                with contextlib.suppress(Exception):  # a broken hook must not lose a record
-                    self.on_warning(warning)
+        hook = self.on_warning
+        for warning in warnings:
+            _log.warning("storage warning: %s", warning, extra={"event": "storage_warning"})
+            if hook is not None:  # a broken hook must not lose a record: it is logged
+                call_safely(hook, warning, "the storage warning hook", _log, "the record was kept")
 
     def get_request(self, prompt_id: str) -> dict[str, Any] | None:
         """The recorded request row (booleans as bool), if any."""

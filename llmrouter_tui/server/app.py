@@ -16,23 +16,25 @@ type of every POST), so a web page the user visits cannot use the server.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-import sys
 from collections.abc import Sequence
 from contextlib import ExitStack, suppress
 
 from ..core.errors import BudgetExceeded, ConfigError, InputError, RouterError, StorageError
 from ..core.redact import Redactor
 from ..core.runtime import Runtime
+from ..logconfig import ensure_configured, redact_with
 from .asgi import HTTPError, Request
 from .auth import TOKEN_ENV, bearer_matches, unauthorized
 from .errors import budget_error, send_http_error
 from .guard import Guard, guard_for, require_json, send_preflight, with_headers
-from .routes import OPEN_PATHS, Context, find_route, not_found
+from .routes import OPEN_PATHS, Context, endpoint_of, find_route, not_found
 from .types import Message, Receive, Scope, Send
 
 DEMO_ENV = "LLMROUTER_DEMO"
 DEFAULT_MAX_BODY = 1 << 20
+_log = logging.getLogger(__name__)
 
 
 def _is_disconnect(exc: BaseException) -> bool:
@@ -91,20 +93,22 @@ class LLMRouterApp:
             bind_host=self._bind_host,
         )
         redactor = Redactor.for_settings(runtime.settings, [token], runtime.catalog.models)
+        # The log is scrubbed like everything else the server emits. Storage trouble (full
+        # disk, read-only logs) reaches the operator there: the store logs each warning.
+        redact_with(redactor.text)
+        metrics = runtime.router.metrics
 
-        def report(warning: str) -> None:
-            # Storage trouble (full disk, read-only logs) must reach the operator, not only
-            # the client whose request hit it.
-            with suppress(OSError, ValueError):
-                sys.stderr.write(f"llmrouter-tui: storage warning: {redactor.text(warning)}\n")
+        def count(warning: str) -> None:
+            metrics.storage_warnings += 1
 
-        runtime.store.on_warning = report
+        runtime.store.on_warning = count
         return Context(runtime, redactor, self._live_timeout_s)
 
     # ---- runtime lifecycle --------------------------------------------------------------------
 
     def _open_from_env(self) -> Context:
         """Open the runtime the environment describes (uvicorn/gunicorn deployments)."""
+        ensure_configured()  # $LLMROUTER_LOG_LEVEL / _FORMAT, unless the host server set it up
         demo_url = None
         if _env_flag(DEMO_ENV):
             from ..demo import demo_upstream
@@ -116,8 +120,8 @@ class LLMRouterApp:
             self._stack.close()
             raise
         for notice in runtime.notices:  # refused working-directory settings, template overrides
-            with suppress(OSError, ValueError):
-                sys.stderr.write(f"llmrouter-tui: {notice.label}: {notice.text}\n")
+            level = logging.WARNING if notice.level == "warning" else logging.INFO
+            _log.log(level, "%s: %s", notice.label, notice.text)
         try:
             self._ctx = self._context(runtime)
         except BaseException:  # e.g. a bad allow_hosts entry: close what was opened
@@ -169,6 +173,29 @@ class LLMRouterApp:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one request, counted for /metrics (by endpoint and the status sent)."""
+        status: int | None = None
+
+        async def counted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        ctx = self._ctx
+        if ctx is not None:
+            ctx.runtime.router.metrics.in_flight += 1
+        try:
+            await self._answer_http(scope, receive, counted)
+        finally:
+            if ctx is not None:
+                ctx.runtime.router.metrics.in_flight -= 1
+            else:  # no lifespan: this request opened the runtime (unless that failed)
+                ctx = self._ctx
+            if ctx is not None:
+                ctx.runtime.router.metrics.request(endpoint_of(scope["path"]), status)
+
+    async def _answer_http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, self.max_body_bytes)
         path = request.path
         try:
@@ -230,11 +257,14 @@ class LLMRouterApp:
 
     def _log_internal(self, request: Request, exc: BaseException) -> None:
         reason = self._clean(" ".join(str(exc).split()))[:200]
-        with suppress(OSError, ValueError):
-            sys.stderr.write(
-                f"llmrouter-tui: internal error on {request.method} {request.path}: "
-                f"{type(exc).__name__}: {reason}\n"
-            )
+        _log.error(
+            "internal error on %s %s: %s: %s",
+            request.method,
+            request.path,
+            type(exc).__name__,
+            reason,
+            extra={"method": request.method, "path": request.path, "exc_type": type(exc).__name__},
+        )
 
 
 def create_app(

@@ -17,14 +17,17 @@ Errors the server answers itself use the app's error shape (`{"detail": ...}`, p
 `error` object under /v1).
 
 The access log carries the client address, method, path (never the query string), status
-and milliseconds; never bodies or headers.
+and milliseconds; never bodies or headers. It goes to the "llmrouter_tui.server.access"
+logger (INFO; the record also has them as fields: client, method, path, status,
+duration_ms), errors to this module's logger, unless a `log` stream is given.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import signal
-import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -40,7 +43,11 @@ from .errors import error_body
 from .lifespan import Lifespan
 from .types import ASGIApp, Message
 
-__all__ = ["ClientDisconnected", "HttpServer", "ServerConfig"]
+__all__ = ["ACCESS_LOGGER", "ClientDisconnected", "HttpServer", "ServerConfig"]
+
+ACCESS_LOGGER = "llmrouter_tui.server.access"
+_access_log = logging.getLogger(ACCESS_LOGGER)
+_log = logging.getLogger(__name__)
 
 _REASONS: dict[int, bytes] = {s.value: s.phrase.encode() for s in HTTPStatus}
 _READ_SIZE = 65536
@@ -100,6 +107,12 @@ class ServerConfig:
     linger_max_bytes: int = 32 << 20  # and this many bytes of it
     access_log: bool = True
     backlog: int = 1024
+    # `--workers N`: several processes listen on the same port, each with its own socket, and
+    # the kernel spreads new connections across them (SO_REUSEPORT, Linux).
+    reuse_port: bool = False
+    # Name this process in every response (`x-llmrouter-worker: <pid>`), so a client or a test
+    # can see which worker answered.
+    worker_header: bool = False
 
 
 class ClientDisconnected(OSError):
@@ -160,11 +173,17 @@ class HttpServer:
         self._connections: set[_Connection] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
+        self._stop_is_gentle = False  # stopping since stop_gently(), not request_stop()
         self._force = asyncio.Event()
         self._shutdown_task: asyncio.Future[None] | None = None
         self.shutting_down = False
         self.accepted = 0  # connections accepted so far (shows keep-alive reuse)
-        self._access_lines: list[str] = []
+        # (client, method, path, status, ms) of requests not yet logged.
+        self._access_lines: list[tuple[tuple[str, int] | None, str, str, int | None, float]] = []
+        #: Added to every response when `config.worker_header` is set.
+        self.extra_headers: tuple[tuple[bytes, bytes], ...] = (
+            ((b"x-llmrouter-worker", b"%d" % os.getpid()),) if self.config.worker_header else ()
+        )
 
     # ---- addresses ----------------------------------------------------------------------------
 
@@ -189,7 +208,11 @@ class HttpServer:
         await self._lifespan.startup()
         try:
             self._server = await asyncio.start_server(
-                self._accept, self.config.host, self.config.port, backlog=self.config.backlog
+                self._accept,
+                self.config.host,
+                self.config.port,
+                backlog=self.config.backlog,
+                reuse_port=self.config.reuse_port or None,
             )
         except BaseException:
             await self._lifespan.shutdown()
@@ -197,8 +220,25 @@ class HttpServer:
 
     def request_stop(self) -> None:
         """Begin a graceful shutdown (a second call skips the grace period)."""
-        if self._stop.is_set():
+        if self._stop.is_set() and not self._stop_is_gentle:
             self._force.set()
+        self._stop_is_gentle = False
+        self._stop.set()
+
+    def stop_gently(self) -> None:
+        """Begin a graceful shutdown that the next request_stop() does not cut short.
+
+        For `--workers`: the supervisor's request and the worker's own signal (Ctrl-C reaches
+        every process of the group, systemd signals them all) may come in either order, and
+        together they are one stop, not two.
+        """
+        if not self._stop.is_set():
+            self._stop_is_gentle = True
+            self._stop.set()
+
+    def stop_now(self) -> None:
+        """Shut down without waiting for in-flight requests (as a second Ctrl-C does)."""
+        self._force.set()
         self._stop.set()
 
     async def run(
@@ -266,42 +306,65 @@ class HttpServer:
         if pending:
             await asyncio.wait(pending, timeout=2.0)
         self.flush_access_log()
-        await self._lifespan.shutdown()
+        try:
+            await self._lifespan.shutdown()
+        finally:
+            _flush_log_handlers()  # handlers may hold lines until the loop's turn ends
 
     # ---- logging ------------------------------------------------------------------------------
 
     def _write(self, line: str) -> None:
-        stream = self._log if self._log is not None else sys.stderr
-        with suppress(OSError, ValueError):  # a closed stderr must not break serving
-            stream.write(line)
+        if self._log is not None:
+            with suppress(OSError, ValueError):  # a closed stream must not break serving
+                self._log.write(line)
 
     def access(
         self, client: tuple[str, int] | None, method: str, path: str, status: int | None, ms: float
     ) -> None:
         """One access-log line: client, method, path (no query string), status, milliseconds.
 
-        Lines are written once per event-loop turn (one write for all the requests that
-        finished in it) rather than one write each.
+        Lines are logged once per event-loop turn (after the responses that finished in it
+        were sent) rather than each on its request's own path.
         """
         if not self.config.access_log:
             return
         if not self._access_lines:
             asyncio.get_running_loop().call_soon(self.flush_access_log)
-        self._access_lines.append(
-            f'{_client_text(client)} - "{method} {path}" {status or "-"} {ms:.1f}ms\n'
-        )
+        self._access_lines.append((client, method, path, status, ms))
 
     def flush_access_log(self) -> None:
-        """Write the access-log lines not yet written."""
-        lines, self._access_lines = self._access_lines, []
-        if lines:
-            self._write("".join(lines))
+        """Log the access-log lines not yet logged."""
+        entries, self._access_lines = self._access_lines, []
+        if not entries:
+            return
+        lines = [
+            f'{_client_text(client)} - "{method} {path}" {status or "-"} {ms:.1f}ms'
+            for client, method, path, status, ms in entries
+        ]
+        if self._log is not None:
+            self._write("\n".join(lines) + "\n")
+            return
+        if not _access_log.isEnabledFor(logging.INFO):
+            return
+        for line, (client, method, path, status, ms) in zip(lines, entries, strict=True):
+            # Built directly: Logger.info() would also look up the caller's frame each time.
+            record = logging.LogRecord(ACCESS_LOGGER, logging.INFO, "", 0, line, None, None)
+            record.client = _client_text(client)
+            record.method = method
+            record.path = path
+            record.status = status
+            record.duration_ms = round(ms, 1)
+            _access_log.handle(record)
 
     def log_app_error(self, exc: BaseException) -> None:
         """A one-line note about an exception the app let escape (type and place only)."""
         frames = traceback.extract_tb(exc.__traceback__)
         where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
-        self._write(f"llmrouter-tui: error: unhandled {type(exc).__name__} in the app{where}\n")
+        line = f"error: unhandled {type(exc).__name__} in the app{where}"
+        if self._log is not None:
+            self._write(f"llmrouter-tui: {line}\n")
+        else:
+            _log.error(line, extra={"exc_type": type(exc).__name__})
 
     # ---- connections --------------------------------------------------------------------------
 
@@ -523,6 +586,7 @@ class _Connection:
             return
         body = error_body(path, status, detail)
         headers = [_JSON_TYPE, (b"content-length", b"%d" % len(body)), _CLOSE]
+        headers.extend(self.server.extra_headers)
         try:
             out = conn.send(
                 h11.Response(status_code=status, headers=headers, reason=_REASONS.get(status, b""))
@@ -590,6 +654,13 @@ class _Connection:
             pass
         finally:
             self.idle = False
+
+
+def _flush_log_handlers() -> None:
+    """Write out what logging handlers still hold (before a process may end at once)."""
+    for handler in logging.getLogger().handlers:
+        with suppress(Exception):
+            handler.flush()
 
 
 def _ms(t0: float) -> float:
@@ -815,6 +886,8 @@ class _Exchange:
                 headers.append((b"content-length", b"%d" % len(body)))
             if conn.server.shutting_down:
                 headers.append(_CLOSE)
+            if conn.server.extra_headers:
+                headers.extend(conn.server.extra_headers)
             out.append(
                 h.send(
                     h11.Response(
@@ -842,6 +915,7 @@ class _Exchange:
             self.head = None
             body = error_body(self.path, status, detail)
             headers = [_JSON_TYPE, (b"content-length", b"%d" % len(body)), _CLOSE]
+            headers.extend(self.conn.server.extra_headers)
             h = self.conn.h11
             try:
                 out = h.send(

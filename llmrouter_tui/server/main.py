@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import logging
 import math
 import os
-import sys
+from collections.abc import Callable
 
 from ..core.errors import ConfigError, StorageError
 from ..core.runtime import Runtime
 from ..demo import demo_upstream
+from ..logconfig import configure
 from .app import DEFAULT_MAX_BODY, create_app
 from .auth import TOKEN_ENV
 from .http import HttpServer, ServerConfig
@@ -20,6 +22,8 @@ from .lifespan import LifespanFailed
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
+_log = logging.getLogger(__name__)
+_NOTICE_LEVELS = {"warning": logging.WARNING, "info": logging.INFO}
 
 
 def is_loopback(host: str) -> bool:
@@ -32,8 +36,9 @@ def is_loopback(host: str) -> bool:
         return False  # a host name other than localhost may resolve to anything
 
 
-def _say(message: str) -> None:
-    print(f"llmrouter-tui: {message}", file=sys.stderr, flush=True)
+def _say(message: str, level: int = logging.INFO) -> None:
+    """Tell the operator (stderr, through logging: "llmrouter-tui: <message>" as text)."""
+    _log.log(level, message)
 
 
 def _banner(server: HttpServer, *, demo: bool, auth: bool) -> None:
@@ -44,35 +49,67 @@ def _banner(server: HttpServer, *, demo: bool, auth: bool) -> None:
 
 
 def run_server(args: argparse.Namespace) -> int:
-    """Run until SIGINT/SIGTERM; 0 after a clean shutdown, 2 for bad input, 1 otherwise."""
+    """Run until SIGINT/SIGTERM; 0 after a clean shutdown, 2 for bad input, 1 otherwise.
+
+    `--workers N` above 1 hands over to the supervisor (workers.py), which runs `serve()` in
+    N processes.
+    """
+    configure(getattr(args, "log_level", None), getattr(args, "log_format", None))
     host: str = args.host.strip().strip("[]")
     token = args.token or os.environ.get(TOKEN_ENV) or None
     if not is_loopback(host) and token is None and not args.insecure_no_auth:
         _say(
             f"refusing to listen on {host} without a token: anyone who can reach it could "
             f"use your API keys. Pass --token TOKEN (or set {TOKEN_ENV}), bind 127.0.0.1, "
-            "or pass --insecure-no-auth if you really mean it."
+            "or pass --insecure-no-auth if you really mean it.",
+            logging.ERROR,
         )
         return EXIT_BAD_INPUT
     if not 0 <= args.port <= 65535:
-        _say(f"--port must be between 0 and 65535, got {args.port}")
+        _say(f"--port must be between 0 and 65535, got {args.port}", logging.ERROR)
         return EXIT_BAD_INPUT
     if not 0 < args.keep_alive < math.inf:
-        _say(f"--keep-alive must be a number of seconds above 0, got {args.keep_alive:g}")
+        _say(
+            f"--keep-alive must be a number of seconds above 0, got {args.keep_alive:g}",
+            logging.ERROR,
+        )
         return EXIT_BAD_INPUT
+    workers: int = getattr(args, "workers", 1)
+    if workers != 1:
+        from .workers import run_workers
+
+        return run_workers(args, host=host, token=token, count=workers)
+    return serve(args, host=host, token=token)
+
+
+def serve(
+    args: argparse.Namespace,
+    *,
+    host: str,
+    token: str | None,
+    port: int | None = None,
+    worker_ready: Callable[[HttpServer], None] | None = None,
+) -> int:
+    """Open the runtime and serve on the embedded server until stopped.
+
+    As one of `--workers N` (`worker_ready` given): listen on `port` beside the other workers
+    (SO_REUSEPORT), name the worker in every response, call `worker_ready` once listening, and
+    leave the banner and start-up notices to the supervisor.
+    """
+    worker = worker_ready is not None
     with demo_upstream(args.demo) as demo_url:
         try:
             runtime = Runtime.open(
                 config=args.config, data_dir=args.data_dir, demo_upstream=demo_url
             )
         except ConfigError as exc:
-            _say(f"configuration error: {exc}")
+            _say(f"configuration error: {exc}", logging.ERROR)
             return EXIT_BAD_INPUT
         except StorageError as exc:
-            _say(f"storage error: {exc}")
+            _say(f"storage error: {exc}", logging.ERROR)
             return EXIT_FAILURE
-        for notice in runtime.notices:  # refused working-directory settings, template overrides
-            _say(f"{notice.label}: {notice.text}")
+        for notice in () if worker else runtime.notices:  # refused workdir settings, overrides
+            _say(f"{notice.label}: {notice.text}", _NOTICE_LEVELS[notice.level])
         try:
             app = create_app(
                 runtime,
@@ -84,31 +121,37 @@ def run_server(args: argparse.Namespace) -> int:
                 bind_host=host,
             )
         except ConfigError as exc:  # a malformed --allow-host / --cors-origin / [server] entry
-            _say(f"configuration error: {exc}")
+            _say(f"configuration error: {exc}", logging.ERROR)
             runtime.close()
             return EXIT_BAD_INPUT
         config = ServerConfig(
             host=host,
-            port=args.port,
+            port=args.port if port is None else port,
             max_body_bytes=DEFAULT_MAX_BODY,
             keepalive_timeout_s=args.keep_alive,
             access_log=not args.quiet,
+            reuse_port=worker,
+            worker_header=worker,
         )
         server = HttpServer(app, config)
 
         def ready(srv: HttpServer) -> None:
-            _banner(srv, demo=bool(demo_url), auth=token is not None)
+            if worker_ready is not None:
+                worker_ready(srv)
+            else:
+                _banner(srv, demo=bool(demo_url), auth=token is not None)
 
         try:
             asyncio.run(server.run(ready=ready))
         except OSError as exc:
-            _say(f"cannot listen on {host}:{args.port}: {exc.strerror or exc}")
+            _say(f"cannot listen on {host}:{config.port}: {exc.strerror or exc}", logging.ERROR)
             runtime.close()
             return EXIT_FAILURE
         except LifespanFailed as exc:
-            _say(f"could not start: {exc}")
+            _say(f"could not start: {exc}", logging.ERROR)
             return EXIT_FAILURE
         except KeyboardInterrupt:
             pass
-    _say("stopped")
+    if not worker:
+        _say("stopped")
     return EXIT_OK

@@ -24,6 +24,7 @@ from .parameters import CHAT_PARAMETERS, PARAMETERS, Param
 
 JSON = "application/json"
 SSE = "text/event-stream"
+PROMETHEUS = "text/plain; version=0.0.4"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -1139,6 +1140,28 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": _json(_ref("Health"), "Healthy"),
                 **_errors(400, 403, 405, 421, 500),
+            },
+        }
+    },
+    "/metrics": {
+        "get": {
+            "summary": "Counters for Prometheus: requests, results, attempts, latency, cache, "
+            "circuit breakers, recording lag",
+            "description": "Prometheus text exposition format 0.0.4, for this process since it "
+            "started (each worker answers with its own). Metric families: "
+            "llmrouter_http_requests_total{endpoint,status}, "
+            "llmrouter_http_requests_in_flight, llmrouter_results_total{status,model}, "
+            "llmrouter_attempts_total{outcome,error_kind}, "
+            "llmrouter_request_latency_seconds and llmrouter_ttft_seconds (histograms), "
+            "llmrouter_cache_hits_total, llmrouter_cache_misses_total, "
+            "llmrouter_circuit_state{provider,model} (0 closed, 1 half-open, 2 open), "
+            "llmrouter_recording_lag_seconds (histogram), llmrouter_storage_warnings_total.",
+            "responses": {
+                "200": {
+                    "description": "The metrics",
+                    "content": {PROMETHEUS: {"schema": {"type": "string"}}},
+                },
+                **_errors(*_COMMON),
             },
         }
     },

@@ -1,5 +1,6 @@
 """The endpoints: the original system's /chat, /rate, /stats, /models, plus /compare,
-/prefer, /templates, /health, the OpenAI-compatible /v1 endpoints and /openapi.json."""
+/prefer, /templates, /health, /metrics, the OpenAI-compatible /v1 endpoints and
+/openapi.json."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from ..core.router import Prepared
 from ..core.runtime import Runtime
 from ..core.types import Result
 from . import compare as side_by_side
+from . import metrics as exposition
 from . import openapi
 from .asgi import HTTPError, Request, send_json
 from .errors import send_http_error
@@ -313,6 +315,27 @@ async def health(ctx: Context, request: Request, send: Send) -> None:
     )
 
 
+async def metrics(ctx: Context, request: Request, send: Send) -> None:
+    """GET /metrics: this process's counters in Prometheus' text format."""
+    runtime = ctx.runtime
+    body = exposition.render(
+        runtime.router.metrics,
+        exposition.circuit_states(runtime.router.breaker, runtime.catalog),
+        ctx.redactor.text,
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", exposition.CONTENT_TYPE),
+                (b"content-length", b"%d" % len(body)),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 async def openapi_json(ctx: Context, request: Request, send: Send) -> None:
     """GET /openapi.json: the OpenAPI 3.1 description of this API."""
     body = openapi.document_bytes()
@@ -338,6 +361,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/models": {"GET": models},
     "/templates": {"GET": templates},
     "/health": {"GET": health},
+    "/metrics": {"GET": metrics},
     "/v1/chat/completions": {"POST": chat_completions},
     "/v1/models": {"GET": v1_models},
     "/v1/models/{model}": {"GET": v1_model},
@@ -355,6 +379,16 @@ def find_route(path: str) -> dict[str, Handler] | None:
     if methods is None and path.startswith(MODEL_PREFIX) and len(path) > len(MODEL_PREFIX):
         return ROUTES["/v1/models/{model}"]
     return methods
+
+
+def endpoint_of(path: str) -> str:
+    """The endpoint a path belongs to, as /metrics labels it: the route ("/v1/models/{model}"
+    for any model id), or "other" for paths with no endpoint (so labels stay few)."""
+    if path in ROUTES:
+        return path
+    if path.startswith(MODEL_PREFIX) and len(path) > len(MODEL_PREFIX):
+        return "/v1/models/{model}"
+    return "other"
 
 
 def not_found(path: str) -> HTTPError:

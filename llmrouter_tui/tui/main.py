@@ -43,6 +43,7 @@ def run_app(args: argparse.Namespace) -> int:
     from ..core.errors import ConfigError, StorageError
     from ..core.runtime import Runtime
     from ..demo import demo_upstream
+    from ..logconfig import app_log  # logs go to <data dir>/logs/app.log, never the terminal
 
     try:
         with demo_upstream(getattr(args, "demo", None)) as upstream:
@@ -62,7 +63,7 @@ def run_app(args: argparse.Namespace) -> int:
 
             app = LLMRouterApp(runtime)
             try:
-                with _quiet_gc():
+                with _quiet_gc(), app_log(runtime, args):
                     app.run()
             finally:
                 app.runtime.close()

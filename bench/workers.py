@@ -1,0 +1,473 @@
+"""Scaling across cores: `--serve --workers N` against one load generator at c=32.
+
+For N in 1, 2 and 4 it starts `python -m llmrouter_tui --serve --workers N` (access log on, as
+shipped) against the fast fake upstream (its own process), and measures cache hits (one
+prompt repeated) and cache misses (a unique prompt per request) on `POST /chat`: a warm-up
+run thrown away, then `--runs` timed runs of `--seconds`. For each it reports throughput,
+p50/p99, the CPU the server's processes used per request and how the load generator's 32
+keep-alive connections were spread across the worker processes (read from `ss` half-way
+through a run). The target is ≥ 1.7× the throughput from 1 to 2 workers.
+
+Then uvicorn with `--workers 2` (`--no-access-log`, as the README deploys it) the same way:
+its workers share one listening socket, and the spread shows what that does.
+
+    python -m bench.workers [--workers 1,2,4] [--runs 3] [--seconds 5] [--no-uvicorn]
+                            [--write] [--note TEXT]...
+    python -m bench.workers --rerender     (the section again from its raw results)
+
+Prints the results as JSON; `--write` also puts them into BENCHMARKS.md as the section between
+the `bench.workers` markers (added before "## Method" the first time), raw results included,
+and leaves the rest of the file alone. Every process it starts talks to 127.0.0.1 only and is
+stopped by it (and gets SIGTERM if this process dies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import load
+from bench.common import (
+    BENCH_KEY,
+    HOST,
+    PYTHON,
+    ROOT,
+    Server,
+    Spread,
+    child_env,
+    cpu_seconds,
+    machine,
+    popen,
+    stop,
+    upstream,
+)
+
+CONCURRENCY = 32
+CORES = len(os.sched_getaffinity(0))
+TARGET_SPEEDUP = 1.7
+BEGIN = "<!-- bench.workers: begin -->"
+END = "<!-- bench.workers: end -->"
+_BANNER = re.compile(r"serving on (http://\S+)(?: with \d+ workers \(pids ([\d, ]+)\))?")
+
+
+def say(message: str) -> None:
+    print(f"[bench.workers {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _env(upstream_url: str, data_dir: Path) -> dict[str, str]:
+    return child_env(
+        GROQ_API_KEY=BENCH_KEY,
+        GROQ_BASE_URL=upstream_url,
+        GEMINI_API_KEY=BENCH_KEY,
+        GEMINI_BASE_URL=upstream_url,
+        LLMROUTER_DATA_DIR=str(data_dir),
+    )
+
+
+def _children(pid: int) -> list[int]:
+    with contextlib.suppress(OSError):
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        return [int(p) for p in text.split()]
+    return []
+
+
+class Target:
+    """A server under test: its URL and the processes whose CPU it uses."""
+
+    def __init__(self, name: str, url: str, proc: subprocess.Popen[str]) -> None:
+        self.name = name
+        self.url = url
+        self.proc = proc
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def pids(self) -> list[int]:
+        """The supervisor and its workers (their CPU is the server's)."""
+        return [self.proc.pid, *_children(self.proc.pid)]
+
+    def cpu_s(self) -> float:
+        total = 0.0
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                total += cpu_seconds(pid)
+        return total
+
+
+@contextlib.contextmanager
+def serve_workers(upstream_url: str, scratch: Path, workers: int) -> Iterator[Target]:
+    data_dir = scratch / f"data-{workers}"
+    workdir = scratch / f"cwd-{workers}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = scratch / f"serve-{workers}.log"
+    args = [PYTHON, "-m", "llmrouter_tui", "--serve", "--host", HOST, "--port", "0"]
+    args += ["--data-dir", str(data_dir), "--workers", str(workers)]
+    with open(log_path, "w") as log:
+        proc = popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            text=True,
+            cwd=workdir,
+            env=_env(upstream_url, data_dir),
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            match = _BANNER.search(log_path.read_text())
+            if match:
+                break
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"--serve did not start: {log_path.read_text()[-2000:]}")
+            time.sleep(0.05)
+        yield Target(f"--serve --workers {workers}", match[1], proc)
+    finally:
+        stop(proc, timeout_s=20)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve_uvicorn(upstream_url: str, scratch: Path, workers: int) -> Iterator[Target]:
+    data_dir = scratch / f"uvicorn-data-{workers}"
+    workdir = scratch / f"uvicorn-cwd-{workers}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    args = [PYTHON, "-m", "uvicorn", "--factory", "llmrouter_tui.server.app:create_app"]
+    args += ["--host", HOST, "--port", str(port), "--workers", str(workers)]
+    args += ["--no-access-log", "--log-level", "warning"]
+    log = open(scratch / f"uvicorn-{workers}.log", "w")  # noqa: SIM115 - closed below
+    proc = popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=workdir,
+        env=_env(upstream_url, data_dir),
+    )
+    target = Target(f"uvicorn --workers {workers}", f"http://{HOST}:{port}", proc)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_children(proc.pid)) < workers or not _healthy(target.url):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("uvicorn did not start: see " + log.name)
+            time.sleep(0.1)
+        time.sleep(1.0)  # every worker past its lifespan start-up, not just the first
+        yield target
+    finally:
+        stop(proc, timeout_s=20)
+        log.close()
+
+
+def _healthy(url: str) -> bool:
+    import http.client
+
+    conn = http.client.HTTPConnection(url.removeprefix("http://").split(":")[0],
+                                      int(url.rsplit(":", 1)[1]), timeout=2)  # fmt: skip
+    try:
+        conn.request("GET", "/health")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def connection_spread(port: int) -> list[int]:
+    """Established connections to `port` per server process, largest first."""
+    out = subprocess.run(
+        ["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    ).stdout
+    owners = Counter(m[1] for m in re.finditer(r"pid=(\d+)", out))
+    return sorted(owners.values(), reverse=True)
+
+
+def _sample(into: list[int], port: int) -> None:
+    into.extend(connection_spread(port))
+
+
+def _machine_times() -> tuple[int, int]:
+    """(idle, total) jiffies of the whole machine, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[3] + fields[4], sum(fields[:8])
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's children that have ended (the load generator runs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(
+    target: Target, up: Server, unique: bool, runs: int, seconds: float, warmup: float
+) -> dict[str, Any]:
+    """Warm-up, then `runs` timed runs; per run the figures and where the cores went."""
+    nonce = uuid.uuid4().hex[:12]
+    load.run_load(target.url, "chat", unique, CONCURRENCY, warmup, nonce=nonce)
+    out: dict[str, list[Any]] = {"rps": [], "p50_ms": [], "p99_ms": [], "cpu_ms": [],
+                                 "server_cores": [], "loadgen_cores": [], "idle": [],
+                                 "upstream_cores": [], "other_cores": [],
+                                 "errors": [], "spread": []}  # fmt: skip
+    for _ in range(runs):
+        run_nonce = uuid.uuid4().hex[:12] if unique else nonce
+        spread: list[int] = []
+        sampler = threading.Timer(seconds / 2, _sample, args=(spread, target.port))
+        cpu0, loadgen0, (idle0, total0) = target.cpu_s(), _children_cpu_s(), _machine_times()
+        upstream0 = up.cpu_s()
+        t0 = time.monotonic()
+        sampler.start()
+        result = load.run_load(target.url, "chat", unique, CONCURRENCY, seconds, nonce=run_nonce)
+        sampler.join()
+        wall = time.monotonic() - t0
+        cpu = target.cpu_s() - cpu0
+        idle1, total1 = _machine_times()
+        idle = (idle1 - idle0) / max(1, total1 - total0)
+        server, loadgen = cpu / wall, (_children_cpu_s() - loadgen0) / wall
+        upstream_cores = (up.cpu_s() - upstream0) / wall
+        busy = (1 - idle) * CORES
+        out["server_cores"].append(server)
+        out["loadgen_cores"].append(loadgen)
+        out["upstream_cores"].append(upstream_cores)
+        out["other_cores"].append(max(0.0, busy - server - loadgen - upstream_cores))
+        out["idle"].append(idle)
+        out["rps"].append(result.rps)
+        out["p50_ms"].append(result.p50_ms)
+        out["p99_ms"].append(result.p99_ms)
+        out["cpu_ms"].append(cpu * 1000 / result.requests if result.requests else 0.0)
+        out["errors"].append(result.errors)
+        out["spread"].append(spread)
+    rps = Spread.of(out["rps"])
+    say(f"  {target.name:24} {'miss' if unique else 'hit '}  {rps.fmt(0)} req/s  "
+        f"p99 {Spread.of(out['p99_ms']).fmt(1)} ms  cpu {Spread.of(out['cpu_ms']).fmt(3)} ms/req  "
+        f"server {Spread.of(out['server_cores']).fmt(2)} cores  "
+        f"loadgen {Spread.of(out['loadgen_cores']).fmt(2)} cores  "
+        f"upstream {Spread.of(out['upstream_cores']).fmt(2)} cores  "
+        f"others {Spread.of(out['other_cores']).fmt(2)} cores  "
+        f"idle {Spread.of(out['idle']).fmt(2)}  connections {out['spread']}")  # fmt: skip
+    return out
+
+
+# ---- the report ---------------------------------------------------------------------------------
+
+
+def _ratio_note(speedup: float) -> str:
+    verdict = "met" if speedup >= TARGET_SPEEDUP else "missed"
+    return f"{speedup:.2f}× (**{verdict}**)"
+
+
+def section(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    rows = results["rows"]
+    lines = [
+        BEGIN,
+        "## Several workers: `--serve --workers N` on 2 cores",
+        "",
+        f"Measured on {meta['started']} by `{meta['command']}` ({meta['minutes']:.1f} min): "
+        f"`POST /chat` at c={CONCURRENCY} from one load generator ({meta['loadgen']}), "
+        f"{meta['runs']} runs of {meta['seconds']:g} s after a warm-up, medians with the "
+        "min–max across runs. The fast fake upstream, the load generator and every worker "
+        f"share the machine's {meta['machine']['cores']} cores.",
+        "",
+        "| server | cache | req/s | vs 1 worker | p50 ms | p99 ms | CPU ms/request¹ "
+        "| cores: server¹ / load generator + upstream / other processes / idle "
+        "| connections per worker² |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    base: dict[str, float] = {}
+    for row in rows:
+        rps = Spread.of(row["rps"])
+        cache = "miss" if row["unique"] else "hit"
+        if row["workers"] == 1 and row["server"] == "serve":
+            base[cache] = rps.median
+        ratio = f"{rps.median / base[cache]:.2f}×" if cache in base else "—"
+        spreads = " · ".join("/".join(map(str, s)) or "?" for s in row["spread"])
+        name = (
+            f"`--serve --workers {row['workers']}`"
+            if row["server"] == "serve"
+            else f"uvicorn `--workers {row['workers']}`"
+        )
+        lines.append(
+            f"| {name} | {cache} | {rps.fmt(0)} | {ratio} | {Spread.of(row['p50_ms']).fmt(2)} "
+            f"| {Spread.of(row['p99_ms']).fmt(1)} | {Spread.of(row['cpu_ms']).fmt(3)} "
+            f"| {_cores(row, int(meta['machine']['cores']))} | {spreads} |"
+        )
+    lines += [
+        "",
+        "¹ CPU time of all the server's processes (supervisor and workers): per request, and "
+        "per second of the run (cores busy); next to it the cores the load generator and "
+        "the fake upstream used, what other processes on the machine used (other engineers' "
+        "test runs) and what stayed idle (medians; from /proc). "
+        "² The load generator's 32 connections by worker process, read with `ss` half-way "
+        "through each run.",
+        "",
+    ]
+    for cache in ("hit", "miss"):
+        one = _row(rows, "serve", 1, cache)
+        two = _row(rows, "serve", 2, cache)
+        if one and two:
+            rps1, rps2 = Spread.of(one["rps"]).median, Spread.of(two["rps"]).median
+            cores1 = Spread.of(one["server_cores"]).median
+            cores2 = Spread.of(two["server_cores"]).median
+            lines.append(
+                f"- **1 → 2 workers, cache {cache}** (target ≥ {TARGET_SPEEDUP}×): "
+                f"{_ratio_note(rps2 / rps1)}; the server got {cores1:.2f} → {cores2:.2f} "
+                f"cores, {rps1 / cores1:.0f} → {rps2 / cores2:.0f} req/s per core it used."
+            )
+    lines.append(
+        "- **Reading**: each `--serve` worker is a whole server and the kernel spreads the "
+        "connections evenly across them, so what bounds throughput is the cores the workers "
+        "get (the cores column): with other processes holding about half of this machine's "
+        "two cores, a second worker gets only what is left, not a core of its own."
+    )
+    uvicorn = [s for row in rows if row["server"] == "uvicorn" for s in row["spread"] if s]
+    if uvicorn:
+        piled = sum(1 for s in uvicorn if max(s) >= CONCURRENCY - 1)
+        lines.append(
+            f"- **uvicorn `--workers`** (one shared listening socket): one process held at "
+            f"least {CONCURRENCY - 1} of the {CONCURRENCY} connections in {piled} of "
+            f"{len(uvicorn)} runs, leaving the other worker (nearly) idle."
+        )
+    lines += [f"- {note}" for note in meta["notes"]]
+    lines += ["", "<!-- bench.workers raw results", json.dumps(results), "-->", END]
+    return "\n".join(lines)
+
+
+def _cores(row: dict[str, Any], cores: int) -> str:
+    server = Spread.of(row["server_cores"]).median
+    ours = Spread.of(row["loadgen_cores"]).median + Spread.of(row["upstream_cores"]).median
+    others = Spread.of(row["other_cores"]).median
+    idle = Spread.of(row["idle"]).median * cores
+    return f"{server:.2f} / {ours:.2f} / {others:.2f} / {idle:.2f}"
+
+
+def _row(
+    rows: list[dict[str, Any]], server: str, workers: int, cache: str
+) -> dict[str, Any] | None:
+    for row in rows:
+        unique = cache == "miss"
+        if row["server"] == server and row["workers"] == workers and row["unique"] == unique:
+            return row
+    return None
+
+
+def write_section(path: Path, text: str) -> None:
+    """Replace the marked section of `path`, or add it before "## Method" (else at the end)."""
+    report = path.read_text(encoding="utf-8")
+    if BEGIN in report and END in report:
+        before, _, rest = report.partition(BEGIN)
+        _, _, after = rest.partition(END)
+        report = before + text + after
+    elif "\n## Method" in report:
+        before, _, after = report.partition("\n## Method")
+        report = before + "\n" + text + "\n\n## Method" + after
+    else:
+        report = report.rstrip("\n") + "\n\n" + text + "\n"
+    path.write_text(report, encoding="utf-8")
+
+
+def _command(argv: list[str]) -> str:
+    """The command line as the report shows it (notes left out: they are listed below)."""
+    shown: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--note":
+            skip = True
+        elif not arg.startswith("--note="):
+            shown.append(arg)
+    return " ".join(["python -m bench.workers", *shown])
+
+
+def rerender(path: Path) -> None:
+    """Rewrite the section from the raw results it embeds (after editing only its wording)."""
+    block = path.read_text(encoding="utf-8").partition(BEGIN)[2].partition(END)[0]
+    raw = block.partition("<!-- bench.workers raw results\n")[2].partition("\n-->")[0]
+    if not raw:
+        raise SystemExit(f"{path} has no bench.workers raw results to re-render; run it first")
+    write_section(path, section(json.loads(raw)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.workers")
+    parser.add_argument("--workers", default="1,2,4", help="worker counts (default 1,2,4)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--no-uvicorn", action="store_true", help="skip uvicorn --workers 2")
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md's section")
+    parser.add_argument("--note", action="append", default=[], help="a line for the report")
+    parser.add_argument(
+        "--rerender", action="store_true", help="rewrite the section from its raw results only"
+    )
+    args = parser.parse_args(argv)
+    if args.rerender:
+        rerender(ROOT / "BENCHMARKS.md")
+        say("BENCHMARKS.md: section re-rendered")
+        return 0
+    counts = [int(n) for n in args.workers.split(",")]
+    started = time.monotonic()
+    loadgen = "wrk, one thread" if load.have_wrk() else "bench.load Python client"
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="llmrouter-bench-workers-") as tmp, upstream() as up:
+        scratch = Path(tmp)
+        say(f"fast fake upstream at {up.url}; load generator: {loadgen}")
+        plans = [("serve", n) for n in counts] + ([] if args.no_uvicorn else [("uvicorn", 2)])
+        for server, n in plans:
+            starter = serve_workers if server == "serve" else serve_uvicorn
+            with starter(up.url, scratch, n) as target:
+                say(f"{target.name} at {target.url} (pids {target.pids()})")
+                for unique in (False, True):
+                    m = measure(target, up, unique, args.runs, args.seconds, args.warmup)
+                    rows.append({"server": server, "workers": n, "unique": unique, **m})
+    with contextlib.suppress(OSError):
+        load_avg = Path("/proc/loadavg").read_text().split()[0]
+        args.note.insert(0, f"Load average {load_avg} at the end of the run.")
+    results = {
+        "rows": rows,
+        "meta": {
+            "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": _command(argv if argv is not None else sys.argv[1:]),
+            "minutes": (time.monotonic() - started) / 60,
+            "loadgen": loadgen,
+            "runs": args.runs,
+            "seconds": args.seconds,
+            "machine": machine(),
+            "notes": args.note,
+        },
+    }
+    print(json.dumps(results))
+    if args.write:
+        write_section(ROOT / "BENCHMARKS.md", section(results))
+        say("BENCHMARKS.md: section updated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
