@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -566,6 +567,20 @@ def render(res: Results, only: set[str], command: str) -> str:
     }
     parts += ["", "<!-- raw results", json.dumps(raw, indent=None).replace("--", "- -"), "-->", ""]
     return "\n".join(parts)
+
+
+_KEPT_BLOCK = re.compile(r"<!-- ([\w.]+): begin -->\n.*?<!-- \1: end -->\n?", re.DOTALL)
+
+
+def with_kept_sections(new: str, old: str) -> str:
+    """`new` plus the sections other bench tools keep between `<!-- NAME: begin/end -->`
+    markers in `old` (bench.workers, bench.auto), placed before "## Method" as they were."""
+    kept = [m.group(0) for m in _KEPT_BLOCK.finditer(old) if m.group(0) not in new]
+    if not kept:
+        return new
+    head, sep, tail = new.partition("## Method")
+    blocks = "".join(block if block.endswith("\n") else block + "\n" for block in kept)
+    return head + blocks + "\n" + sep + tail if sep else new + "\n" + blocks
 
 
 FINDINGS = [

@@ -425,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
 
         out = Path(args.output)
         old, sections, command = rerender.load(out)
-        out.write_text(report.render(old, sections, command))
+        out.write_text(report.with_kept_sections(report.render(old, sections, command), _text(out)))
         say(f"rewrote {out} from its raw results")
         return 0
     load.TOOL = args.loadgen
@@ -465,7 +465,11 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.output)
     if args.only and not args.replace and out.exists():
         only |= _keep_earlier(res, out, only)
-    out.write_text(report.render(res, only, _command(argv or sys.argv[1:])))
+    out.write_text(
+        report.with_kept_sections(
+            report.render(res, only, _command(argv or sys.argv[1:])), _text(out)
+        )
+    )
     say(f"wrote {out} in {res.seconds:.0f} s")
     return 0
 
@@ -514,3 +518,11 @@ def _loadgen() -> str:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _text(path: Path) -> str:
+    """The report being replaced ("" when there is none yet)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""

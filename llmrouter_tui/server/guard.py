@@ -159,7 +159,7 @@ def _refused_host(name: str) -> HTTPError:
         f"can reach 127.0.0.1 under a domain name of its own (DNS rebinding), so only this "
         f"machine's names are accepted. To use this name on purpose, start the server with "
         f"--allow-host {name} (or allow_hosts in the [server] table of llmrouter.toml, or "
-        f"{ALLOW_HOSTS_ENV} under uvicorn).",
+        f"the {ALLOW_HOSTS_ENV} environment variable, e.g. under uvicorn or in a container).",
     )
 
 
@@ -175,8 +175,8 @@ def _refused_origin(raw: bytes, origin: Origin | None) -> HTTPError:
     shown = _shown(raw)
     fix = (
         f"To let that page use it on purpose, start the server with --cors-origin {shown} "
-        f"(or cors_origins in the [server] table of llmrouter.toml, or {CORS_ORIGINS_ENV} "
-        "under uvicorn)."
+        f"(or cors_origins in the [server] table of llmrouter.toml, or the {CORS_ORIGINS_ENV} "
+        "environment variable)."
         if origin is not None
         else "Only pages whose origin is listed with --cors-origin scheme://host[:port] may use it."
     )
