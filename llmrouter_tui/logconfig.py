@@ -15,6 +15,7 @@ libraries' records get through from WARNING up.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import sys
@@ -110,7 +111,7 @@ class JsonFormatter(logging.Formatter):
         return self._dumps(out).decode()
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler):
     """Writes to whatever sys.stderr is at the time (tests and embedders replace it).
 
     Lines logged on a running event loop are written together once the loop's turn is over
@@ -123,7 +124,7 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self._pending: list[str] = []
         self._flush_on: object = None  # the loop a flush is scheduled on
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> IO[str]:
         return sys.stderr
 
@@ -163,7 +164,7 @@ class _PrivateFileHandler(logging.FileHandler):
     """A log file only its owner can read (mode 0600, like the other logs), opened at the
     first line written."""
 
-    def _open(self) -> IO[str]:
+    def _open(self) -> io.TextIOWrapper:
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         return open(fd, "a", encoding=self.encoding or "utf-8", errors=self.errors)
 
@@ -208,7 +209,8 @@ def configure(
         handler = _StderrHandler()
         handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.setLevel(number)
-    handler._llmrouter = True  # type: ignore[attr-defined]
+    # Our marker on the handler; mypy narrowed `handler` to our two classes, neither declares it.
+    handler._llmrouter = True  # type: ignore[union-attr]
     logging.getLogger().addHandler(handler)
     logging.getLogger(PACKAGE).setLevel(number)
     for problem in problems:

@@ -82,12 +82,12 @@ def _turn(message: Message | Mapping[str, str]) -> str:
 
 def _structured_turn(message: Message) -> dict[str, object]:
     content: object = message.content
-    if not isinstance(content, str):
+    if not isinstance(message.content, str):
         content = [
             {"type": "text", "text": p.text}
             if isinstance(p, TextPart)
             else {"type": "image_url", "url": p.url, "detail": p.detail}
-            for p in content
+            for p in message.content
         ]
     turn: dict[str, object] = {"content": content, "role": message.role}
     if message.tool_calls:

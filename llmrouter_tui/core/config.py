@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from .environment import Environment
 from .errors import ConfigError
@@ -276,6 +276,7 @@ def locate_config(
     `<data dir>/llmrouter.toml` is the user's own (unless `.env` chose the data directory);
     `./llmrouter.toml`, or a path `.env` gives, merely sits in the working directory.
     """
+    path: Path | None
     if cli_value:
         path, origin = Path(cli_value).expanduser(), Origin("cli", name="--config")
     else:
@@ -307,6 +308,13 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return False
+
+
+class _Where(TypedDict):
+    """The keyword arguments `ConfigError` takes to point at a place in a file."""
+
+    path: str
+    line: int | None
 
 
 def line_of(text: str, needle: str) -> int | None:
@@ -405,7 +413,7 @@ def _auto_section(table: Any, path: Path, text: str) -> AutoSettings:
     known = {f.name for f in fields(AutoSettings)}
     values: dict[str, Any] = {}
     for key, value in table.items():
-        where = {"path": str(path), "line": line_of(text, key)}
+        where: _Where = {"path": str(path), "line": line_of(text, key)}
         if key not in known:
             raise ConfigError(
                 f"unknown setting {key!r} in [auto]; allowed: {', '.join(sorted(known))}", **where
@@ -459,7 +467,7 @@ def _budget_section(table: Any, path: Path, text: str) -> BudgetSettings:
     known = {f.name for f in fields(BudgetSettings)}
     values: dict[str, float] = {}
     for key, value in table.items():
-        where = {"path": str(path), "line": line_of(text, key)}
+        where: _Where = {"path": str(path), "line": line_of(text, key)}
         if key not in known:
             raise ConfigError(
                 f"unknown setting {key!r} in [budget]; allowed: {', '.join(sorted(known))}",
@@ -481,7 +489,7 @@ def _server_section(table: Any, path: Path, text: str) -> ServerSettings:
     known = {f.name for f in fields(ServerSettings)}
     values: dict[str, tuple[str, ...]] = {}
     for key, value in table.items():
-        where = {"path": str(path), "line": line_of(text, key)}
+        where: _Where = {"path": str(path), "line": line_of(text, key)}
         if key not in known:
             raise ConfigError(
                 f"unknown setting {key!r} in [server]; allowed: {', '.join(sorted(known))}",
@@ -499,7 +507,7 @@ def _provider_from_table(
     name: str, table: Any, base: ProviderDraft | None, path: Path, text: str, trusted: bool
 ) -> ProviderDraft:
     """The provider `[providers.NAME]` describes, over `base` (the same name from before)."""
-    where = {"path": str(path), "line": line_of(text, f"providers.{name}")}
+    where: _Where = {"path": str(path), "line": line_of(text, f"providers.{name}")}
     if not isinstance(table, dict):
         raise ConfigError(f"[providers.{name}] must be a table", **where)
     unknown = set(table) - _PROVIDER_KEYS
@@ -544,7 +552,7 @@ def _provider_from_table(
 
 
 def _check_model_table(model_id: str, table: Any, path: Path, text: str) -> dict[str, Any]:
-    where = {"path": str(path), "line": line_of(text, model_id)}
+    where: _Where = {"path": str(path), "line": line_of(text, model_id)}
     if not isinstance(table, dict):
         raise ConfigError(f'[models."{model_id}"] must be a table', **where)
     unknown = set(table) - _MODEL_KEYS

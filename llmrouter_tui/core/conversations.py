@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 import uuid
 from collections.abc import Callable
@@ -215,7 +216,7 @@ class Conversations:
                 raise
         return message_id
 
-    def messages(self, conversation_id: str) -> list[dict[str, Any]]:
+    def messages(self, conversation_id: str) -> builtins.list[dict[str, Any]]:
         """Every message of the conversation, in the order written (all branches).
 
         Each has id, role, content, prompt_id, created_at, parent_id and status.
@@ -233,7 +234,7 @@ class Conversations:
             raise _unknown(conversation_id)
         return [dict(zip(_MESSAGE_KEYS, row, strict=True)) for row in rows]
 
-    def thread(self, conversation_id: str) -> list[dict[str, Any]]:
+    def thread(self, conversation_id: str) -> builtins.list[dict[str, Any]]:
         """The branch shown: the messages from the first one to the head, in order.
 
         Each message also carries `alternatives`: the ids of every version of it (itself
@@ -319,7 +320,7 @@ class Conversations:
 
     def prompt_history(
         self, conversation_id: str | None = None, limit: int = PROMPT_HISTORY_LIMIT
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         """Prompts written earlier, newest first, each once: those of `conversation_id` first,
         then those of every other conversation."""
         with self._use("read conversations from") as conn:

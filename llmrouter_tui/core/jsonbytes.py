@@ -23,6 +23,6 @@ def dumps(obj: Any) -> bytes:
 
         _orjson = orjson
     try:
-        return _orjson.dumps(obj)  # type: ignore[no-any-return]
+        return _orjson.dumps(obj)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
         return json.dumps(obj, separators=(",", ":")).encode("ascii")

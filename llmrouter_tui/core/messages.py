@@ -101,7 +101,8 @@ def message_from_openai(item: Any, index: int) -> Message:
     where = f"messages[{index}]"
     if not isinstance(item, dict):
         raise InputError(f"{where} must be an object with role and content")
-    role = _ROLES.get(item.get("role")) if isinstance(item.get("role"), str) else None
+    raw_role = item.get("role")
+    role = _ROLES.get(raw_role) if isinstance(raw_role, str) else None
     if role is None:
         raise InputError(
             f"{where}.role must be system, developer, user, assistant or tool, "

@@ -12,7 +12,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -57,6 +57,7 @@ from .tokens import estimate_usage
 from .types import (
     Attempt,
     AttemptFailed,
+    AttemptOutcome,
     ChatRequest,
     Delta,
     Done,
@@ -425,11 +426,12 @@ class Router:
         messages = [message_from_openai(item, index) for index, item in enumerate(raw)]
         first = messages[0]
         if system is None and first.role == "system" and isinstance(first.content, str):
-            system = messages.pop(0).content
+            messages.pop(0)
+            system = first.content
         check_conversation(messages)
         return messages, system
 
-    async def _route(self, run: _Run, allow_restart: bool) -> AsyncIterator[Event]:
+    async def _route(self, run: _Run, allow_restart: bool) -> AsyncGenerator[Event, None]:
         prepared = run.prepared
         candidates = prepared.candidates
         yield Started(
@@ -625,6 +627,7 @@ class Router:
                     )
                     if run.spent is not None:
                         usage = add_usage(run.spent, usage)
+                    outcome: AttemptOutcome
                     if restarted:
                         outcome, note = "ok", "regenerated answer differed; it replaced the old one"
                     elif mode is not None:
@@ -748,7 +751,7 @@ class Router:
 
     async def _timed(
         self, provider: Provider, call: ProviderCall, deadline: float
-    ) -> AsyncIterator[StreamItem]:
+    ) -> AsyncGenerator[StreamItem, None]:
         """The provider's stream with first-token, idle, attempt and total limits applied."""
         limits = call.timeouts
         attempt_deadline = min(self._clock() + limits.attempt_s, deadline)

@@ -144,8 +144,8 @@ class SummaryDeltas:
         if not summary[_CACHE_HIT]:  # recent speed: replies the provider made
             daily_hist = self.daily_hist
             for model, kind, bucket, n in hist_rows:
-                slot = (day, model, kind, bucket)
-                daily_hist[slot] = daily_hist.get(slot, 0) + n
+                day_slot = (day, model, kind, bucket)
+                daily_hist[day_slot] = daily_hist.get(day_slot, 0) + n
 
     def _daily_row(self, day: str, model: str) -> list[Any]:
         row = self.daily.get((day, model))

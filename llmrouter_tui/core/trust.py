@@ -12,7 +12,7 @@ built-in default) and a warning names the file, the line, and how to allow it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .environment import Environment, Found
 from .provenance import DEFAULT, Origin, display_url
@@ -101,7 +101,7 @@ def _key_text(key: Found) -> str:
     return f"your {key.name} (from {source})"
 
 
-def _sends_foreign_key(setting: Traced[object], key: Found | None) -> bool:
+def _sends_foreign_key(setting: Traced[Any], key: Found | None) -> bool:
     """A working-directory setting that would apply to a key from somewhere else."""
     return (
         setting.overridden_by_workdir

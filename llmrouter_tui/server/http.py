@@ -34,7 +34,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 from urllib.parse import unquote
 
 import h11
@@ -811,6 +811,7 @@ class _Exchange:
                 continue
             kind = type(event)
             if kind is h11.Data:
+                event = cast(h11.Data, event)  # `type(event) is h11.Data` does not narrow
                 self.body_bytes += len(event.data)
                 if self.body_bytes > config.max_body_bytes:
                     await self._abort(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from ..core.catalog import Catalog
 from ..core.metrics import Histogram, Metrics
@@ -78,7 +79,7 @@ class _Writer:
         self,
         name: str,
         help_text: str,
-        values: Mapping[tuple[str, ...], int],
+        values: Mapping[Any, int],  # keys: tuples of label values, one per label name
         label_names: tuple[str, ...],
     ) -> None:
         self.family(name, "counter", help_text)

@@ -309,7 +309,7 @@ _CHAT_REQUEST = _obj(
     "/v1/chat/completions.",
 )
 
-_CHAT_EVENT = {
+_CHAT_EVENT: dict[str, Any] = {
     "description": "One `data:` event of POST /chat?stream=true.",
     "oneOf": [
         _obj(

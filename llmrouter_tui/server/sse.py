@@ -12,7 +12,7 @@ come, each event tagged by its shape with its side.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from typing import Protocol
 
@@ -119,7 +119,7 @@ async def _head(send: Send) -> None:
 
 
 async def relay(
-    events: AsyncIterator[Event],
+    events: AsyncGenerator[Event, None],
     shape: StreamShape,
     send: Send,
     receive: Receive,
@@ -136,7 +136,7 @@ async def relay(
             async for event in stream:
                 if type(event) is Failed and not reply.opened:
                     watch.finished = True
-                    await early_failure(event.result)  # type: ignore[union-attr]
+                    await early_failure(event.result)
                     return
                 was_open = reply.opened
                 chunk = reply.feed(event)
@@ -159,7 +159,7 @@ async def relay(
 
 
 async def relay_compare(
-    items: AsyncIterator[CompareEvent],
+    items: AsyncGenerator[CompareEvent, None],
     shapes: Sequence[StreamShape],
     send: Send,
     receive: Receive,

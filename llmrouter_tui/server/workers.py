@@ -377,7 +377,7 @@ class Supervisor:
         self.selector.register(ready_r, selectors.EVENT_READ)
 
     def _worker_main(  # pragma: no cover - runs in the worker
-        self, ready_w: int, force_r: int, blocked: set[signal.Signals]
+        self, ready_w: int, force_r: int, blocked: set[int | signal.Signals]
     ) -> int:
         """In the forked worker: drop the supervisor's state, then serve."""
         signal.set_wakeup_fd(-1)

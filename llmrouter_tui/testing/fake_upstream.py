@@ -80,11 +80,11 @@ _REASONS: dict[int, bytes] = {s.value: s.phrase.encode() for s in HTTPStatus}
 _SECRET_HEADERS = frozenset({"authorization", "x-goog-api-key"})
 
 
-def _trusted_kw() -> dict[str, bool]:
+def _trusted_kw() -> dict[str, Any]:
     # Our response headers are fixed, valid ASCII: h11's private `_parsed` flag skips its
     # per-header regex validation, the largest per-request cost. Fall back if it goes away.
     try:
-        h11.Response(status_code=200, headers=[(b"a", b"b")], _parsed=True)  # type: ignore[call-arg]
+        h11.Response(status_code=200, headers=[(b"a", b"b")], _parsed=True)
     except TypeError:
         return {}
     return {"_parsed": True}
@@ -615,8 +615,8 @@ class FakeUpstream:
             head, content, tail = self._stream_events(provider, model, rid, body, reply)
             await self._send_stream(conn, writer, fault, head, content, tail, extra)
         else:
-            whole = self._whole_body(provider, model, rid, route, reply)
-            await self._send_whole(conn, writer, fault, whole, extra)
+            payload = self._whole_body(provider, model, rid, route, reply)
+            await self._send_whole(conn, writer, fault, payload, extra)
 
     def _stream_events(
         self, provider: str, model: str, rid: str, body: Any, reply: Reply

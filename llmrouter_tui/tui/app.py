@@ -31,6 +31,7 @@ from .ui_state import load_ui_state, save_ui_state
 from .workers import BackgroundFailed
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
     from textual.screen import Screen
 
 
@@ -111,7 +112,7 @@ class LLMRouterApp(OrderedKeys, App[None]):
         # The core's start-up notices (refused working-directory settings, replaced
         # templates), shown once; long enough to read.
         for notice in self.runtime.notices:
-            severity = "warning" if notice.level == "warning" else "information"
+            severity: SeverityLevel = "warning" if notice.level == "warning" else "information"
             self.notify(
                 notice.text, title="Configuration", severity=severity, timeout=30, markup=False
             )

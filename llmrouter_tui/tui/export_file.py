@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
+from typing import Any
 
 from textual.screen import Screen
 
@@ -22,7 +23,7 @@ def default_name(title: str, conversation_id: str) -> str:
     return f"{slug or 'conversation'}-{conversation_id[:8]}.md"
 
 
-def ask_and_export(screen: Screen[object], conversation_id: str, title: str) -> None:
+def ask_and_export(screen: Screen[Any], conversation_id: str, title: str) -> None:
     """Ask where to write the conversation, then write it there (in a worker)."""
     from .screens.text_prompt import TextPromptModal
 

@@ -56,6 +56,6 @@ def background(
                 report_failure(self, doing, error)
                 return None
 
-        return work(guarded, exclusive=exclusive, group=group, exit_on_error=False)  # type: ignore[return-value]
+        return work(guarded, exclusive=exclusive, group=group, exit_on_error=False)
 
     return decorator

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -202,14 +202,14 @@ class ProviderBase:
         finally:
             in_flight[index] -= 1
 
-    async def stream(self, call: ProviderCall) -> AsyncIterator[StreamItem]:
+    async def stream(self, call: ProviderCall) -> AsyncGenerator[StreamItem, None]:
         """See Provider.stream; runs `_stream` on a leased client."""
         with self._lease() as client:
             async with aclosing(self._stream(client, call)) as items:
                 async for item in items:
                     yield item
 
-    def _stream(self, client: Any, call: ProviderCall) -> AsyncIterator[StreamItem]:
+    def _stream(self, client: Any, call: ProviderCall) -> AsyncGenerator[StreamItem, None]:
         """The provider's own streaming call on `client`."""
         raise NotImplementedError
 
@@ -243,7 +243,7 @@ class Provider(Protocol):
     @property
     def has_key(self) -> bool: ...
 
-    def stream(self, call: ProviderCall) -> AsyncIterator[StreamItem]: ...
+    def stream(self, call: ProviderCall) -> AsyncGenerator[StreamItem, None]: ...
 
     async def list_models(self, timeout_s: float) -> list[LiveModel]: ...
 

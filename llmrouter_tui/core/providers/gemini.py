@@ -6,7 +6,7 @@ import base64
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from ..types import ToolCallDelta, Usage
@@ -96,7 +96,7 @@ class GeminiProvider(ProviderBase):
         )
         return genai.Client(api_key=key, http_options=options)
 
-    async def _stream(self, client: Any, call: ProviderCall) -> AsyncIterator[StreamItem]:
+    async def _stream(self, client: Any, call: ProviderCall) -> AsyncGenerator[StreamItem, None]:
         from google.genai import errors
 
         got_output = False

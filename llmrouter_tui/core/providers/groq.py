@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
 from typing import Any
 
@@ -60,7 +60,7 @@ class GroqProvider(ProviderBase):
             http_client=groq.DefaultAsyncHttpxClient(timeout=timeout, **pool),
         )
 
-    async def _stream(self, client: Any, call: ProviderCall) -> AsyncIterator[StreamItem]:
+    async def _stream(self, client: Any, call: ProviderCall) -> AsyncGenerator[StreamItem, None]:
         import groq
 
         params: dict[str, Any] = {
@@ -83,8 +83,8 @@ class GroqProvider(ProviderBase):
                         yield item
                 else:
                     async for chunk in chunks:
-                        for item in reply.take(chunk):
-                            yield item
+                        for chunk_item in reply.take(chunk):
+                            yield chunk_item
                         if reply.finish is not None:
                             break
                     if reply.finish is not None:

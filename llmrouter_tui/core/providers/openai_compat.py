@@ -10,7 +10,7 @@ stay open after the finish reason.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import aclosing
 from typing import Any
 
@@ -66,7 +66,7 @@ class OpenAICompatProvider(ProviderBase):
             **pool,
         )
 
-    async def _stream(self, client: Any, call: ProviderCall) -> AsyncIterator[StreamItem]:
+    async def _stream(self, client: Any, call: ProviderCall) -> AsyncGenerator[StreamItem, None]:
         reply = _Reply()
         try:
             async with client.stream("POST", "/chat/completions", json=_request(call)) as response:
@@ -79,8 +79,8 @@ class OpenAICompatProvider(ProviderBase):
                 else:
                     async with aclosing(_sse_events(response.aiter_lines())) as events:
                         async for name, data in events:
-                            for item in reply.take_event(name, data):
-                                yield item
+                            for event_item in reply.take_event(name, data):
+                                yield event_item
                             if reply.finish is not None or reply.done:
                                 break
                         if reply.finish is not None:
@@ -131,7 +131,7 @@ async def _read_body(response: Any) -> Any:
     return json_or_text(await response.aread())
 
 
-async def _sse_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:
+async def _sse_events(lines: AsyncIterator[str]) -> AsyncGenerator[tuple[str, str], None]:
     """(event name, data) per data line of an event stream, read leniently: every `data:`
     line is an event of its own (servers send one JSON object per line, some without the
     blank line between events), `event:` names the data lines after it until a blank line,
@@ -183,9 +183,9 @@ class _Reply:
             raise ProviderFailure(
                 "malformed", "stream chunk is not an object", got_output=self.got_output
             )
-        error = read_error(chunk)
-        if error is not None:
-            raise failure_from_inband(error, "stream error", got_output=self.got_output)
+        chunk_error = read_error(chunk)
+        if chunk_error is not None:
+            raise failure_from_inband(chunk_error, "stream error", got_output=self.got_output)
         yield from self._take_chunk(chunk)
 
     def _take_chunk(self, chunk: dict[str, Any]) -> Iterator[StreamItem]:

@@ -116,7 +116,7 @@ class AnalyticsScreen(Screen[None]):
 
     @property
     def runtime(self) -> Runtime:
-        return self.app.runtime  # type: ignore[attr-defined,no-any-return]
+        return self.app.runtime  # type: ignore[attr-defined]
 
     def compose(self) -> ComposeResult:
         yield TopBar("analytics")

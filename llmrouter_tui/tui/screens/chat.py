@@ -229,7 +229,7 @@ class ChatScreen(Screen[None]):
 
     @property
     def runtime(self) -> Runtime:
-        return self.app.runtime  # type: ignore[attr-defined,no-any-return]
+        return self.app.runtime  # type: ignore[attr-defined]
 
     @property
     def view(self) -> ConversationView:

@@ -184,7 +184,7 @@ class CompareScreen(Screen[CompareOutcome]):
 
     @property
     def runtime(self) -> Runtime:
-        return self.app.runtime  # type: ignore[attr-defined,no-any-return]
+        return self.app.runtime  # type: ignore[attr-defined]
 
     # ---- layout ------------------------------------------------------------------------------
 

@@ -70,7 +70,7 @@ class TemplatesScreen(Screen[None]):
 
     @property
     def runtime(self) -> Runtime:
-        return self.app.runtime  # type: ignore[attr-defined,no-any-return]
+        return self.app.runtime  # type: ignore[attr-defined]
 
     def compose(self) -> ComposeResult:
         yield TopBar("templates")

@@ -396,6 +396,11 @@ async def _next_refresh(widget: Widget) -> None:
     """Wait until the screen has been laid out again."""
     import asyncio
 
-    done = asyncio.get_running_loop().create_future()
-    widget.call_after_refresh(lambda: done.done() or done.set_result(None))
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def finish() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    widget.call_after_refresh(finish)
     await done

@@ -110,7 +110,13 @@ class ConversationSidebar(Vertical):
         keep = highlighted.id if highlighted is not None else self.current_id
         option_list.clear_options()
         width = max(
-            8, (option_list.content_region.width or self.styles.width.value or 30) - ROW_CHROME
+            8,
+            (
+                option_list.content_region.width
+                or (width.value if (width := self.styles.width) else 0)
+                or 30
+            )
+            - ROW_CHROME,
         )
         for row in rows:
             count = row.get("message_count", 0)
