@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing, suppress
 from dataclasses import dataclass, field, replace
 from time import perf_counter
@@ -722,6 +722,27 @@ class ChatScreen(Screen[None]):
         )
         await self.app.push_screen(picker, chosen)
 
+    def _chat_request(
+        self,
+        history: Sequence[Message],
+        text: str,
+        conversation_id: str | None,
+        *,
+        ignore_cache: bool | None = None,
+    ) -> ChatRequest:
+        """A request with this conversation's settings: `history`, then `text` as the user."""
+        s = self.settings
+        return ChatRequest(
+            model=self.model,
+            messages=[*history, Message("user", text)],
+            system=s.system,
+            temperature=s.temperature,
+            max_tokens=s.max_tokens,
+            ignore_cache=self.ignore_cache if ignore_cache is None else ignore_cache,
+            conversation_id=conversation_id,
+            source="tui",
+        )
+
     def _start_compare(self, text: str, second: str) -> None:
         """Open the compare screen: `text` goes to the current model and to `second`."""
         from .compare import CompareScreen
@@ -731,17 +752,7 @@ class ChatScreen(Screen[None]):
             return
         new = self.conversation_id is None
         conversation_id = self._ensure_conversation(text)
-        s = self.settings
-        request = ChatRequest(
-            model=self.model,
-            messages=[*self._history(), Message("user", text)],
-            system=s.system,
-            temperature=s.temperature,
-            max_tokens=s.max_tokens,
-            ignore_cache=self.ignore_cache,
-            conversation_id=conversation_id,
-            source="tui",
-        )
+        request = self._chat_request(self._history(), text, conversation_id)
         self.prompt.consume(text)
         self._show_banner(None)
         self.prompt.remember(text)
@@ -892,17 +903,7 @@ class ChatScreen(Screen[None]):
         if self._editing is not None:
             return await self._resend_edited(self._editing, text)
         conversation_id = self._ensure_conversation(text)
-        s = self.settings
-        request = ChatRequest(
-            model=self.model,
-            messages=[*self._history(), Message("user", text)],
-            system=s.system,
-            temperature=s.temperature,
-            max_tokens=s.max_tokens,
-            ignore_cache=self.ignore_cache,
-            conversation_id=conversation_id,
-            source="tui",
-        )
+        request = self._chat_request(self._history(), text, conversation_id)
         self.prompt.consume(text)
         self._show_banner(None)
         await self._start_turn(text, request, restore=text, parent_id=self._head_id)
@@ -1173,17 +1174,7 @@ class ChatScreen(Screen[None]):
         history = self._history(before=reply)
         await self._drop_from(reply)
         self._stop_editing()
-        s = self.settings
-        request = ChatRequest(
-            model=self.model,
-            messages=[*history, Message("user", text)],
-            system=s.system,
-            temperature=s.temperature,
-            max_tokens=s.max_tokens,
-            ignore_cache=self.ignore_cache,
-            conversation_id=self.conversation_id,
-            source="tui",
-        )
+        request = self._chat_request(history, text, self.conversation_id)
         self.prompt.consume(text)
         parent = ids.parent_id if ids is not None else self._head_id
         await self._start_turn(text, request, restore=text, parent_id=parent, edited=True)
@@ -1222,16 +1213,11 @@ class ChatScreen(Screen[None]):
         if reply.request is not None and reply.request.template_id is not None:
             request = replace(reply.request, model=self.model, ignore_cache=True)
         else:
-            s = self.settings
-            request = ChatRequest(
-                model=self.model,
-                messages=[*self._history(before=reply), Message("user", reply.user_text)],
-                system=s.system,
-                temperature=s.temperature,
-                max_tokens=s.max_tokens,
+            request = self._chat_request(
+                self._history(before=reply),
+                reply.user_text,
+                self.conversation_id,
                 ignore_cache=True,
-                conversation_id=self.conversation_id,
-                source="tui",
             )
         reply.request = request
         ids = self._turns.get(reply)
