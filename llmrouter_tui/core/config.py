@@ -373,7 +373,8 @@ def _coerce_section(
                 line=line_of(text, key),
             )
         values[key] = value
-    return cls(**values)
+    settings: RoutingSettings | CacheSettings = cls(**values)
+    return settings
 
 
 _PROVIDER_KEYS = {"kind", "base_url", "api_key_env"}

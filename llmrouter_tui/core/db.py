@@ -447,7 +447,7 @@ def migrate(
     """Apply the migrations above the file's `user_version` in one transaction; return it."""
     steps = MIGRATIONS if migrations is None else migrations
     target = len(steps)
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > target:
         raise _newer_error(path, version)
     if version == target:

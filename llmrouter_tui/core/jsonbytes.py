@@ -23,6 +23,7 @@ def dumps(obj: Any) -> bytes:
 
         _orjson = orjson
     try:
-        return _orjson.dumps(obj)
+        encoded: bytes = _orjson.dumps(obj)
+        return encoded
     except TypeError:  # orjson.JSONEncodeError is a TypeError
         return json.dumps(obj, separators=(",", ":")).encode("ascii")

@@ -95,12 +95,12 @@ def _csv_cell(value: Any) -> str:
         if isinstance(value, int | float):
             return repr(value)  # numbers are ours, never formulas
         value = json_bytes(value).decode("utf-8")
-    value = neutralise(value)
-    if '"' in value:
-        return '"' + value.replace('"', '""') + '"'
-    if "," in value or "\n" in value or "\r" in value:
-        return '"' + value + '"'
-    return value
+    text = neutralise(value)
+    if '"' in text:
+        return '"' + text.replace('"', '""') + '"'
+    if "," in text or "\n" in text or "\r" in text:
+        return '"' + text + '"'
+    return text
 
 
 def format_jsonl(row: Mapping[str, Any], fields: Sequence[str]) -> bytes:

@@ -35,7 +35,7 @@ def backoff_delay(
 ) -> float:
     """Exponential backoff with jitter in [50%, 100%] of the capped exponential step."""
     step = min(settings.backoff_max_s, settings.backoff_initial_s * (2**retries_done))
-    return step * (0.5 + 0.5 * rng())
+    return float(step * (0.5 + 0.5 * rng()))
 
 
 def decide(

@@ -44,7 +44,8 @@ def build_provider(settings: ProviderSettings, routing: RoutingSettings) -> Prov
         importlib.import_module(sdk)
     module_name, _, class_name = PROVIDER_KINDS[settings.kind].partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(settings, routing.connect_timeout_s, routing.attempt_timeout_s)
+    provider: Provider = cls(settings, routing.connect_timeout_s, routing.attempt_timeout_s)
+    return provider
 
 
 class ProviderPool:

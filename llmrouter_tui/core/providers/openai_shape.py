@@ -117,7 +117,10 @@ def usage_from_openai(raw: Any) -> Usage | None:
     """Usage from an OpenAI-style usage object or dict, or None when absent."""
     if raw is None:
         return None
-    get = raw.get if isinstance(raw, dict) else lambda k: getattr(raw, k, None)
+
+    def get(key: str) -> Any:
+        return raw.get(key) if isinstance(raw, dict) else getattr(raw, key, None)
+
     prompt, completion, total = get("prompt_tokens"), get("completion_tokens"), get("total_tokens")
     if prompt is None and completion is None:
         return None
