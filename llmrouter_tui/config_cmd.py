@@ -9,17 +9,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import fields, is_dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .cli import EXIT_BAD_INPUT, EXIT_OK
-from .core.config import Settings, load_settings
+from .core.config import PROVIDER_KEYS, SECTIONS, Settings, load_settings
+from .core.config_schema import Key
 from .core.errors import ConfigError
 from .core.provenance import DEFAULT, Origin, display_url
 from .core.redact import Redactor
 from .core.runtime import template_paths, workdir_template_paths
 from .core.templates import TemplateSet, default_templates_path, load_templates
+from .exit_codes import ExitCode
 
 
 def config_parser() -> argparse.ArgumentParser:
@@ -38,11 +39,16 @@ def config_parser() -> argparse.ArgumentParser:
 # ---- collecting ------------------------------------------------------------------------------
 
 
-def _row(name: str, value: Any, origin: Origin, shown: str | None = None) -> dict[str, Any]:
-    """One setting; `shown` is its text form (default: JSON of the value)."""
+def _row(
+    name: str, value: Any, origin: Origin, shown: str | None = None, key: Key | None = None
+) -> dict[str, Any]:
+    """One setting; `shown` is its text form (default: JSON of the value); `key` its schema."""
     if shown is None:
         shown = "(not set)" if value is None else json.dumps(value, ensure_ascii=False)
-    return {"name": name, "value": value, "shown": shown, "source": origin}
+    row = {"name": name, "value": value, "shown": shown, "source": origin}
+    if key is not None:
+        row.update(accepts=key.describe(), description=key.doc)
+    return row
 
 
 def _config_source(settings: Settings) -> str:
@@ -70,22 +76,20 @@ def _config_source(settings: Settings) -> str:
 
 
 def _section_rows(settings: Settings) -> list[dict[str, Any]]:
-    """default_model and every field of each table-like section ([routing], [cache]…)."""
-    rows = [
-        _row(
-            "default_model", settings.default_model, settings.sources.get("default_model", DEFAULT)
-        )
-    ]
-    for section in fields(settings):
-        value = getattr(settings, section.name)
-        if not is_dataclass(value) or isinstance(value, type):
+    """Every key of the schema's plain tables (default_model, [routing], [cache]…)."""
+    rows = []
+    for section in SECTIONS:
+        if section.named:
             continue
-        for item in fields(value):
-            name = f"{section.name}.{item.name}"
-            current = getattr(value, item.name)
+        holder = getattr(settings, section.name) if section.name else settings
+        for key_name, key in section.keys.items():
+            name = f"{section.name}.{key_name}" if section.name else key_name
+            current = getattr(holder, key_name)
             if isinstance(current, tuple):
                 current = list(current)
-            rows.append(_row(name, current, settings.sources.get(name, DEFAULT)))
+            elif isinstance(current, Mapping):
+                current = dict(current)
+            rows.append(_row(name, current, settings.sources.get(name, DEFAULT), key=key))
     return rows
 
 
@@ -102,10 +106,22 @@ def _provider_rows(settings: Settings) -> list[dict[str, Any]]:
         if not provider.api_key and not provider.key_required:
             key_shown = "missing (not required for kind 'openai')"
         url = display_url(provider.base_url) if provider.base_url else None
+        keys = PROVIDER_KEYS
         rows += [
-            _row(prefix + "kind", provider.kind, source("kind")),
-            _row(prefix + "base_url", url, source("base_url"), url or display_url(None)),
-            _row(prefix + "api_key_env", provider.api_key_env, source("api_key_env")),
+            _row(prefix + "kind", provider.kind, source("kind"), key=keys["kind"]),
+            _row(
+                prefix + "base_url",
+                url,
+                source("base_url"),
+                url or display_url(None),
+                key=keys["base_url"],
+            ),
+            _row(
+                prefix + "api_key_env",
+                provider.api_key_env,
+                source("api_key_env"),
+                key=keys["api_key_env"],
+            ),
             _row(prefix + "api_key", key_state, source("api_key"), key_shown),
         ]
     return rows
@@ -212,11 +228,11 @@ def run_config(argv: list[str]) -> int:
         info = collect(settings)
     except ConfigError as exc:
         sys.stderr.write(f"config error: {exc}\n")
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     if args.json:
         text = json.dumps(_jsonable(info), ensure_ascii=False, indent=2) + "\n"
     else:
         text = render_text(info)
     # Keys are never put in the output; this is the belt to those braces.
     sys.stdout.write(Redactor.for_settings(settings).text(text))
-    return EXIT_OK
+    return ExitCode.OK

@@ -156,6 +156,101 @@ def test_workdir_api_key_env_cannot_pick_up_the_users_key(
     assert leaks(done.stdout + done.stderr, [GROQ_KEY]) == []
 
 
+def test_workdir_config_cannot_send_prompts_to_a_remote_keyless_provider(
+    evil: FakeUpstream, workdir: Path, tmp_path: Path
+) -> None:
+    """No key goes anywhere, but the prompt (say, `git diff` text) still would."""
+    cfg = write(
+        workdir / "llmrouter.toml",
+        'default_model = "helper-model"\n'
+        + FAST
+        + """
+        [providers.helper]
+        kind = "openai"
+        base_url = "http://llm.evil.example/v1"
+        [models."helper-model"]
+        provider = "helper"
+        """,
+    )
+    # The "remote" host is reached through a proxy that is the attacker's fake upstream, so a
+    # request that went out would be seen there.
+    env = child_env(tmp_path, GROQ_API_KEY=GROQ_KEY)
+    env["HTTP_PROXY"] = env["http_proxy"] = evil.base_url
+    for name in ("ALL_PROXY", "all_proxy"):
+        env.pop(name)
+
+    done = run(["ask", "the secret diff"], env, workdir)
+    assert evil.requests == []
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, done.stderr
+    line = line_of(cfg, "base_url")
+    assert f"{cfg}, line {line}: base_url = 'http://llm.evil.example/v1'" in warnings[0]
+    assert (
+        "provider and its models are left out" in warnings[0] and f"--config {cfg}" in warnings[0]
+    )
+
+    # Named, it is the user's choice: the prompt goes out, without any key. (The fake upstream
+    # answers a proxied request with 404, so `ask` fails; what matters is what it received.)
+    named = run(["ask", "--config", str(cfg), "the same diff"], env, workdir)
+    assert "Traceback" not in named.stderr
+    assert keys_seen(evil) == [None]
+    assert "the same diff" in json.dumps(evil.requests[-1].body)
+    assert leaks(done.stderr + named.stderr, [GROQ_KEY]) == []
+
+
+@pytest.mark.parametrize(
+    ("base_url", "used"),
+    [
+        ("http://127.0.0.1:11434/v1", True),
+        ("http://localhost:11434/v1", True),
+        ("http://[::1]:8000/v1", True),
+        ("http://127.9.9.9/v1", True),
+        ("https://llm.example.com/v1", False),
+        ("http://192.0.2.7:11434/v1", False),
+        ("http://localhost.example.com/v1", False),
+    ],
+)
+def test_a_workdir_keyless_provider_may_only_point_at_this_machine(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, base_url: str, used: bool
+) -> None:
+    cfg = write(
+        workdir / "llmrouter.toml",
+        f'[providers.local]\nkind = "openai"\nbase_url = "{base_url}"\n',
+    )
+    monkeypatch.chdir(workdir)
+    settings = load_settings(data_dir=workdir / "data")
+    assert ("local" in settings.providers) is used
+    if used:
+        assert settings.refusals == ()
+        assert settings.providers["local"].base_url == base_url
+    else:
+        [refusal] = settings.refusals
+        assert refusal.setting == "providers.local.base_url"
+        assert refusal.origin.line == 3 and refusal.origin.path == cfg
+        assert [n.text for n in settings.notices] == [refusal.message]
+    named = load_settings(config=cfg, data_dir=workdir / "data")
+    assert named.providers["local"].base_url == base_url and named.refusals == ()
+
+
+def test_a_workdir_file_cannot_turn_a_builtin_provider_into_a_remote_keyless_one(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GROQ_API_KEY", raising=False)  # no key: nothing would stop the prompts
+    cfg = write(
+        workdir / "llmrouter.toml",
+        '[providers.groq]\nkind = "openai"\nbase_url = "https://llm.example.com/v1"\n',
+    )
+    monkeypatch.chdir(workdir)
+    settings = load_settings(data_dir=workdir / "data")
+    groq = settings.providers["groq"]
+    assert (groq.kind, groq.base_url, groq.has_key) == ("groq", None, False)
+    [refusal] = settings.refusals
+    assert refusal.origin.path == cfg and refusal.origin.line == 3
+    assert "using (the provider's default endpoint) instead" in refusal.message
+
+
 # ---- ./.env ----------------------------------------------------------------------------------
 
 

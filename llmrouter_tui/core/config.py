@@ -1,7 +1,9 @@
 """Settings: environment (and `.env`), `llmrouter.toml`, and the data directory.
 
 Every value keeps its origin (`Settings.sources`), and provider settings from files in the
-working directory go through the rule in core/trust.py before they are used.
+working directory go through the rule in core/trust.py before they are used. Each key of
+llmrouter.toml is declared once, here (`setting(...)` fields, PROVIDER_KEYS, MODEL_KEYS,
+SECTIONS); core/config_schema.py checks files against those declarations.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
+from .config_schema import Key, Section, TomlFile, check_table, keys_of, setting, unknown_key
 from .environment import Environment
 from .errors import ConfigError
 from .provenance import DEFAULT, Notice, Origin, from_file, toml_key_line
@@ -51,31 +54,62 @@ class Secret:
 
 @dataclass(frozen=True, slots=True)
 class RoutingSettings:
-    max_retries: int = 2
-    backoff_initial_s: float = 0.5
-    backoff_max_s: float = 8.0
-    retry_after_max_s: float = 30.0
-    connect_timeout_s: float = 5.0
-    first_token_timeout_s: float = 20.0
-    stream_idle_timeout_s: float = 30.0
-    attempt_timeout_s: float = 60.0
-    total_timeout_s: float = 120.0
-    cooldown_failures: int = 3
-    cooldown_s: float = 30.0
-    fallback_on_content_filter: bool = False
-    # http(s) image URLs in messages: refused by name unless on (the router would fetch them,
-    # or have a provider fetch them, on the caller's behalf). data: URLs always work.
-    fetch_image_urls: bool = False
-    # A stream that breaks after text was delivered is continued (the same answer, never a
-    # spliced one) while time is left, at most `max_continuations` times per request.
-    continue_broken_streams: bool = True
-    max_continuations: int = 2
+    """[routing]: retries, timeouts, circuit breakers, fallback (see core/policy.py)."""
+
+    max_retries: int = setting(
+        2, "extra attempts on the same model for retryable errors", "int", minimum=0
+    )
+    backoff_initial_s: float = setting(
+        0.5, "wait before the first retry; doubles each retry", "number", minimum=0
+    )
+    backoff_max_s: float = setting(8.0, "longest wait between retries", "number", minimum=0)
+    retry_after_max_s: float = setting(
+        30.0,
+        "honour Retry-After / Gemini RetryInfo up to this; longer means fall back now",
+        "number",
+        minimum=0,
+    )
+    connect_timeout_s: float = setting(5.0, "to connect to a provider", "number", minimum=0)
+    first_token_timeout_s: float = setting(
+        20.0, "from sending to the reply's first text", "number", minimum=0
+    )
+    stream_idle_timeout_s: float = setting(
+        30.0, "longest silence inside a streamed reply", "number", minimum=0
+    )
+    attempt_timeout_s: float = setting(60.0, "one attempt at one model", "number", minimum=0)
+    total_timeout_s: float = setting(
+        120.0, "no request outlives this, all attempts together", "number", minimum=0
+    )
+    cooldown_failures: int = setting(
+        3, "consecutive failed attempts that open a model's circuit", "int", minimum=0
+    )
+    cooldown_s: float = setting(
+        30.0, "how long an open circuit skips the model", "number", minimum=0
+    )
+    fallback_on_content_filter: bool = setting(
+        False, "a reply stopped by a content filter falls back to the next model", "bool"
+    )
+    # Off: the router would fetch them, or have a provider fetch them, on the caller's behalf.
+    fetch_image_urls: bool = setting(
+        False,
+        "http(s) image URLs in messages: fetched only when true (data: URLs always work)",
+        "bool",
+    )
+    # Continued means the same answer, never a spliced one, while time is left.
+    continue_broken_streams: bool = setting(
+        True, "finish an answer whose stream broke (see Reliability)", "bool"
+    )
+    max_continuations: int = setting(2, "continuation attempts per request", "int", minimum=0)
 
 
 @dataclass(frozen=True, slots=True)
 class CacheSettings:
-    enabled: bool = True
-    ttl_s: float = 0.0
+    """[cache]: replies kept in the data directory's database."""
+
+    enabled: bool = setting(True, "answer repeated requests from the cache", "bool")
+    ttl_s: float = setting(
+        0.0, "seconds an entry lives; 0 = entries never expire", "number", minimum=0
+    )
 
 
 #: Default weights of `auto`'s score (README, "Choosing a model: auto").
@@ -91,37 +125,67 @@ DEFAULT_AUTO_WEIGHTS: Mapping[str, float] = {
 class AutoSettings:
     """[auto]: how the model id `auto` chooses (see core/auto.py)."""
 
-    # Model ids auto may choose; empty: every available or preview chat model with a key.
-    candidates: tuple[str, ...] = ()
-    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_AUTO_WEIGHTS))
-    # Share of requests that try another candidate than the best (Thompson sampling).
-    explore: float = 0.1
-    # Votes (ratings + compares) a template needs before its own evidence counts first.
-    min_template_votes: int = 10
-    # Strength of the prior that smooths quality: this many neutral votes.
-    prior_votes: float = 5.0
-    # Recent = the last this many UTC days (reliability, speed, cost per reply).
-    window_days: int = 7
-    # Evidence is read from the summary tables at most this often (and after each rating).
-    refresh_s: float = 5.0
-    # Seed of exploration's random numbers (None: a fresh seed per process).
-    seed: int | None = None
+    candidates: tuple[str, ...] = setting(
+        (), "model ids auto may pick; [] = every available/preview chat model with a key", "texts"
+    )
+    weights: Mapping[str, float] = setting(
+        DEFAULT_AUTO_WEIGHTS, "how much each part of the score counts", "weights"
+    )
+    # Thompson sampling.
+    explore: float = setting(
+        0.1, "share of requests that try another candidate", "number", minimum=0, maximum=1
+    )
+    min_template_votes: int = setting(
+        10, "votes a template needs before its own evidence counts first", "int", minimum=1
+    )
+    prior_votes: float = setting(
+        5.0, "neutral votes that smooth quality (one rating does not decide)", "number", minimum=0
+    )
+    window_days: int = setting(
+        7, '"recent" for reliability, speed and cost per reply (UTC days)', "int", minimum=1
+    )
+    refresh_s: float = setting(
+        5.0, "evidence is re-read at most this often (and after each vote)", "number", minimum=0
+    )
+    seed: int | None = setting(
+        None,
+        "exploration's and blind compares' random numbers (default: fresh per process)",
+        "int",
+        example="1",
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class BudgetSettings:
     """[budget]: USD limits (UTC days and months); None = no limit."""
 
-    daily_usd: float | None = None
-    monthly_usd: float | None = None
+    daily_usd: float | None = setting(
+        None,
+        "US dollars a UTC day may cost (default: no limit)",
+        "number",
+        minimum=0,
+        example="1.0",
+    )
+    monthly_usd: float | None = setting(
+        None,
+        "US dollars a UTC month may cost (default: no limit)",
+        "number",
+        minimum=0,
+        example="20.0",
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
     """[server]: extra Host names and web origins the HTTP server accepts (see README)."""
 
-    allow_hosts: tuple[str, ...] = ()
-    cors_origins: tuple[str, ...] = ()
+    # Their form is checked when the server starts (server/guard.py).
+    allow_hosts: tuple[str, ...] = setting(
+        (), 'extra Host names, e.g. ["llm.example.com", ".corp.example"]; "*" = any', "texts"
+    )
+    cors_origins: tuple[str, ...] = setting(
+        (), 'web pages allowed in, e.g. ["http://localhost:5173"]', "texts"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +207,9 @@ class ProviderSettings:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    default_model: str = "openai/gpt-oss-20b"
+    default_model: str = setting(
+        "openai/gpt-oss-20b", "the model used when a request names none", "text"
+    )
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -163,6 +229,97 @@ class Settings:
     refusals: tuple[Refusal, ...] = ()
     #: What a front-end shows once at start (refusals, unreadable `.env` lines).
     notices: tuple[Notice, ...] = ()
+
+
+# ---- the schema of llmrouter.toml (core/config_schema.py) ------------------------------------
+
+
+def _model_statuses() -> Sequence[str]:
+    from .catalog import MODEL_STATUSES  # the catalog imports this module
+
+    return MODEL_STATUSES
+
+
+def _capability_problem(table: Any) -> str | None:
+    from .capabilities import CapabilityError
+    from .capabilities import check_table as check_capabilities
+
+    try:
+        check_capabilities(table)
+    except CapabilityError as exc:
+        return f"is not valid: {exc}"
+    return None
+
+
+#: `[providers.NAME]`: the file's keys (ProviderSettings holds what they resolve to).
+PROVIDER_KEYS: Mapping[str, Key] = {
+    "kind": Key(
+        "choice",
+        "API family; any OpenAI-compatible server is openai. Needed by a new provider",
+        choices=BUILTIN_PROVIDER_KINDS,
+        example='"openai"',
+    ),
+    "base_url": Key(
+        "url", "where its API is; needed by kind openai", example='"http://127.0.0.1:11434/v1"'
+    ),
+    "api_key_env": Key(
+        "text",
+        'variable holding its key ("" = none); optional for kind openai',
+        allow_empty=True,
+        example='"OLLAMA_API_KEY"',
+    ),
+}
+
+#: `[models."ID"]`: merged over the catalog's entry for ID (core/catalog.py).
+MODEL_KEYS: Mapping[str, Key] = {
+    "provider": Key("text", "a built-in provider or a [providers.NAME] one", example='"ollama"'),
+    "label": Key("text", "the name the app shows"),
+    "context_window": Key("int", "tokens the model accepts", minimum=1, example="131072"),
+    "status": Key("choice", "retired ids are served by their replacement", choices=_model_statuses),
+    "shutdown": Key("date", "from this day a deprecated model counts as retired"),
+    "replacement": Key("text", "the model that serves this id once it is retired"),
+    "fallbacks": Key("texts", "models tried next, in order", example='["openai/gpt-oss-20b"]'),
+    "kind": Key("text", 'chat (default); "classifier" models are never fallbacks'),
+    "capabilities": Key("table", "what it supports (see Models)", check=_capability_problem),
+    "price_in": Key(
+        "number",
+        "USD per 1M input tokens (overrides data/prices.toml)",
+        minimum=0,
+        example="0.0",
+        example_commented=True,
+    ),
+    "price_out": Key(
+        "number", "USD per 1M output tokens", minimum=0, example="0.0", example_commented=True
+    ),
+}
+
+#: Every table of llmrouter.toml, in README's order ("" is the top level).
+SECTIONS: tuple[Section, ...] = (
+    Section("", "", keys_of(Settings)),
+    Section("routing", "retries, timeouts, circuit breakers", keys_of(RoutingSettings)),
+    Section("cache", "replies kept in the data directory", keys_of(CacheSettings)),
+    Section("server", '--serve and uvicorn; see "Security defaults"', keys_of(ServerSettings)),
+    Section("auto", 'the model id "auto"; see "Choosing a model"', keys_of(AutoSettings)),
+    Section("budget", "no limits unless set (USD, UTC days and months)", keys_of(BudgetSettings)),
+    Section(
+        "providers",
+        "groq and gemini exist built in; any [providers.X] may add or override",
+        PROVIDER_KEYS,
+        named=True,
+        placeholder="NAME",
+        example_name="ollama",
+    ),
+    Section(
+        "models",
+        "add a model or change a catalog entry",
+        MODEL_KEYS,
+        named=True,
+        placeholder="ID",
+        example_name="llama3.2",
+    ),
+)
+_SECTION = {section.name: section for section in SECTIONS}
+_TOP_KEYS = (*SECTIONS[0].keys, *(section.name for section in SECTIONS[1:]))
 
 
 # ---- data directory -----------------------------------------------------------------------
@@ -232,12 +389,10 @@ def _settle_providers(
         settled = settle(draft, env)
         refusals.extend(settled.refusals)
         kind, base_url = settled.kind.value, settled.base_url.value
-        if kind is None:  # cannot happen: every [providers.X] table is checked for a kind
-            raise ConfigError(f"provider {name!r} has no kind; set kind in [providers.{name}]")
-        if kind == "openai" and not base_url:
-            # Only reachable when the base_url of an "openai" provider was refused.
-            reason = " ".join(r.message for r in settled.refusals)
-            raise ConfigError(f"provider {name!r} (kind 'openai') has no usable base_url: {reason}")
+        if kind is None or (kind == "openai" and not base_url):
+            # Only a working-directory provider whose base_url was refused: the refusal says
+            # so, and it is left out (with its models) rather than the whole start-up failing.
+            continue
         key = settled.key
         providers[name] = ProviderSettings(
             name=name,
@@ -310,15 +465,8 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-class _Where(TypedDict):
-    """The keyword arguments `ConfigError` takes to point at a place in a file."""
-
-    path: str
-    line: int | None
-
-
 def line_of(text: str, needle: str) -> int | None:
-    """1-based line of the first line containing `needle` (for error messages)."""
+    """1-based line of the first line containing `needle` (the catalog's error messages)."""
     for number, line in enumerate(text.splitlines(), start=1):
         if needle in line:
             return number
@@ -340,261 +488,60 @@ def read_toml(path: Path) -> tuple[dict[str, Any], str]:
         ) from None
 
 
-def _coerce_section(
-    cls: type, table: Any, section: str, path: Path, text: str
-) -> RoutingSettings | CacheSettings:
-    if not isinstance(table, dict):
-        raise ConfigError(
-            f"[{section}] must be a table", path=str(path), line=line_of(text, section)
-        )
-    known = {f.name: f for f in fields(cls)}
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        if key not in known:
-            allowed = ", ".join(sorted(known))
-            raise ConfigError(
-                f"unknown setting {key!r} in [{section}]; allowed: {allowed}",
-                path=str(path),
-                line=line_of(text, key),
-            )
-        default = getattr(cls(), key)
-        if isinstance(default, bool):
-            ok = isinstance(value, bool)
-        elif isinstance(default, int):
-            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-        else:
-            ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
-            value = float(value) if ok else value
-        if not ok:
-            expected = type(default).__name__ if not isinstance(default, float) else "number"
-            raise ConfigError(
-                f"[{section}] {key} must be a non-negative {expected}, got {value!r}",
-                path=str(path),
-                line=line_of(text, key),
-            )
-        values[key] = value
-    settings: RoutingSettings | CacheSettings = cls(**values)
-    return settings
+def _top_level(raw: Mapping[str, Any], file: TomlFile) -> dict[str, Any]:
+    """The top-level keys that are not tables; any unknown key is refused first."""
+    for key in raw:
+        if key not in _TOP_KEYS:
+            raise file.error(unknown_key(key, "", _TOP_KEYS), key)
+    top = SECTIONS[0]
+    return check_table(top, {k: v for k, v in raw.items() if k in top.keys}, file, ())
 
 
-_PROVIDER_KEYS = {"kind", "base_url", "api_key_env"}
-_MODEL_KEYS = {
-    "provider",
-    "label",
-    "context_window",
-    "status",
-    "shutdown",
-    "replacement",
-    "fallbacks",
-    "kind",
-    "capabilities",
-    "price_in",  # USD per 1M input tokens (overrides data/prices.toml)
-    "price_out",  # USD per 1M output tokens
-}
-_TOP_KEYS = {
-    "default_model",
-    "routing",
-    "cache",
-    "server",
-    "auto",
-    "budget",
-    "providers",
-    "models",
-}
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
-
-
-def _auto_section(table: Any, path: Path, text: str) -> AutoSettings:
-    """[auto]: candidates (model ids), weights (a table), explore 0..1, and the rest."""
-    if not isinstance(table, dict):
-        raise ConfigError("[auto] must be a table", path=str(path), line=line_of(text, "auto"))
-    known = {f.name for f in fields(AutoSettings)}
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        where: _Where = {"path": str(path), "line": line_of(text, key)}
-        if key not in known:
-            raise ConfigError(
-                f"unknown setting {key!r} in [auto]; allowed: {', '.join(sorted(known))}", **where
-            )
-        if key == "candidates":
-            if not (isinstance(value, list) and all(isinstance(v, str) and v for v in value)):
-                raise ConfigError(
-                    f"[auto] candidates must be a list of model ids, got {value!r}", **where
-                )
-            value = tuple(value)
-        elif key == "weights":
-            if not isinstance(value, dict):
-                raise ConfigError(f"[auto] weights must be a table, got {value!r}", **where)
-            for name, weight in value.items():
-                if name not in DEFAULT_AUTO_WEIGHTS:
-                    raise ConfigError(
-                        f"unknown weight {name!r} in [auto] weights; allowed: "
-                        f"{', '.join(DEFAULT_AUTO_WEIGHTS)}",
-                        **where,
-                    )
-                if not _is_number(weight) or weight < 0:
-                    raise ConfigError(
-                        f"[auto] weights.{name} must be a non-negative number, got {weight!r}",
-                        **where,
-                    )
-            value = {**DEFAULT_AUTO_WEIGHTS, **{k: float(v) for k, v in value.items()}}
-            if not any(value.values()):
-                raise ConfigError("[auto] weights must not all be 0", **where)
-        elif key == "seed":
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(f"[auto] seed must be an integer, got {value!r}", **where)
-        elif key in ("min_template_votes", "window_days"):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(
-                    f"[auto] {key} must be a positive integer, got {value!r}", **where
-                )
-        else:  # explore, prior_votes, refresh_s
-            limit = 1.0 if key == "explore" else float("inf")
-            if not _is_number(value) or not 0 <= value <= limit:
-                allowed = "a number from 0 to 1" if key == "explore" else "a non-negative number"
-                raise ConfigError(f"[auto] {key} must be {allowed}, got {value!r}", **where)
-            value = float(value)
-        values[key] = value
-    return AutoSettings(**values)
-
-
-def _budget_section(table: Any, path: Path, text: str) -> BudgetSettings:
-    """[budget]: daily_usd / monthly_usd, positive numbers of US dollars."""
-    if not isinstance(table, dict):
-        raise ConfigError("[budget] must be a table", path=str(path), line=line_of(text, "budget"))
-    known = {f.name for f in fields(BudgetSettings)}
-    values: dict[str, float] = {}
-    for key, value in table.items():
-        where: _Where = {"path": str(path), "line": line_of(text, key)}
-        if key not in known:
-            raise ConfigError(
-                f"unknown setting {key!r} in [budget]; allowed: {', '.join(sorted(known))}",
-                **where,
-            )
-        if not _is_number(value) or value < 0 or value == float("inf"):
-            raise ConfigError(
-                f"[budget] {key} must be a non-negative number of US dollars, got {value!r}",
-                **where,
-            )
-        values[key] = float(value)
-    return BudgetSettings(**values)
-
-
-def _server_section(table: Any, path: Path, text: str) -> ServerSettings:
-    """[server]: each key a list of strings (their form is checked when the server starts)."""
-    if not isinstance(table, dict):
-        raise ConfigError("[server] must be a table", path=str(path), line=line_of(text, "server"))
-    known = {f.name for f in fields(ServerSettings)}
-    values: dict[str, tuple[str, ...]] = {}
-    for key, value in table.items():
-        where: _Where = {"path": str(path), "line": line_of(text, key)}
-        if key not in known:
-            raise ConfigError(
-                f"unknown setting {key!r} in [server]; allowed: {', '.join(sorted(known))}",
-                **where,
-            )
-        if not (isinstance(value, list) and all(isinstance(v, str) and v for v in value)):
-            raise ConfigError(
-                f"[server] {key} must be a list of non-empty strings, got {value!r}", **where
-            )
-        values[key] = tuple(value)
-    return ServerSettings(**values)
+def _section(name: str, raw: Mapping[str, Any], file: TomlFile) -> dict[str, Any]:
+    return check_table(_SECTION[name], raw.get(name, {}), file, (name,))
 
 
 def _provider_from_table(
-    name: str, table: Any, base: ProviderDraft | None, path: Path, text: str, trusted: bool
+    name: str, table: Any, base: ProviderDraft | None, file: TomlFile, trusted: bool
 ) -> ProviderDraft:
     """The provider `[providers.NAME]` describes, over `base` (the same name from before)."""
-    where: _Where = {"path": str(path), "line": line_of(text, f"providers.{name}")}
-    if not isinstance(table, dict):
-        raise ConfigError(f"[providers.{name}] must be a table", **where)
-    unknown = set(table) - _PROVIDER_KEYS
-    if unknown:
-        raise ConfigError(
-            f"unknown key(s) {sorted(unknown)} in [providers.{name}]; "
-            f"allowed: {sorted(_PROVIDER_KEYS)}",
-            **where,
+    where = ("providers", name)
+    section = _SECTION["providers"]
+    values = check_table(section, table, file, where, name)
+    title = section.title(name)
+    kind = values.get("kind", base.kind.value if base else None)
+    if kind is None:
+        choices = ", ".join(repr(k) for k in BUILTIN_PROVIDER_KINDS)
+        raise file.error(
+            f"{title} needs a kind (it is not a built-in provider): add kind = one of {choices}",
+            *where,
         )
-    kind = table.get("kind", base.kind.value if base else None)
-    if kind not in BUILTIN_PROVIDER_KINDS:
-        raise ConfigError(
-            f"[providers.{name}] kind must be one of {list(BUILTIN_PROVIDER_KINDS)}, got {kind!r}",
-            **where,
-        )
-    base_url = table.get("base_url", base.base_url.value if base else None)
-    if base_url is not None and not (
-        isinstance(base_url, str) and base_url.startswith(("http://", "https://"))
-    ):
-        raise ConfigError(
-            f"[providers.{name}] base_url must be an http(s) URL, got {base_url!r}", **where
-        )
+    base_url = values.get("base_url", base.base_url.value if base else None)
     if kind == "openai" and not base_url:
-        raise ConfigError(f"[providers.{name}] needs base_url for kind 'openai'", **where)
-    key_env = table.get("api_key_env")
-    if key_env is not None and not isinstance(key_env, str):
-        raise ConfigError(f"[providers.{name}] api_key_env must be a string", **where)
+        raise file.error(f"{title} needs base_url for kind 'openai'", *where)
 
     def origin(key: str) -> Origin:
-        return from_file(path, toml_key_line(text, ("providers", name), key), trusted=trusted)
+        return from_file(file.path, toml_key_line(file.text, where, key), trusted=trusted)
 
     def layer(traced: Traced[Any], key: str) -> Traced[Any]:
-        return traced.over(table[key], origin(key)) if key in table else traced
+        return traced.over(values[key], origin(key)) if key in values else traced
 
     start = base or ProviderDraft(name, Traced.of(None), Traced.of(None), Traced.of(()))
     key_names = start.key_names
-    if "api_key_env" in table:
+    if "api_key_env" in values:
+        key_env = values["api_key_env"]
         key_names = key_names.over((key_env,) if key_env else (), origin("api_key_env"))
     return ProviderDraft(
         name, layer(start.kind, "kind"), layer(start.base_url, "base_url"), key_names
     )
 
 
-def _check_model_table(model_id: str, table: Any, path: Path, text: str) -> dict[str, Any]:
-    where: _Where = {"path": str(path), "line": line_of(text, model_id)}
-    if not isinstance(table, dict):
-        raise ConfigError(f'[models."{model_id}"] must be a table', **where)
-    unknown = set(table) - _MODEL_KEYS
-    if unknown:
-        raise ConfigError(
-            f'unknown key(s) {sorted(unknown)} in [models."{model_id}"]; '
-            f"allowed: {sorted(_MODEL_KEYS)}",
-            **where,
-        )
-    fallbacks = table.get("fallbacks", [])
-    if not (isinstance(fallbacks, list) and all(isinstance(f, str) for f in fallbacks)):
-        raise ConfigError(f'[models."{model_id}"] fallbacks must be a list of model ids', **where)
-    window = table.get("context_window")
-    if window is not None and not (isinstance(window, int) and window > 0):
-        raise ConfigError(
-            f'[models."{model_id}"] context_window must be a positive integer', **where
-        )
-    for key in ("price_in", "price_out"):
-        price = table.get(key)
-        if price is not None and not (_is_number(price) and 0 <= price < float("inf")):
-            raise ConfigError(
-                f'[models."{model_id}"] {key} must be a non-negative number (USD per 1M '
-                f"tokens), got {price!r}",
-                path=str(path),
-                line=line_of(text, key) or where["line"],
-            )
-    if "capabilities" in table:
-        from .capabilities import CapabilityError, check_table
-
-        try:
-            check_table(table["capabilities"])
-        except CapabilityError as exc:
-            start = where["line"] or 1  # the table's header; the key's own line if found
-            rows = text.splitlines()[start - 1 :]
-            offset = next(
-                (i for i, row in enumerate(rows) if row.lstrip().startswith("capabilities")), 0
-            )
-            raise ConfigError(
-                f'[models."{model_id}"] {exc}', path=str(path), line=start + offset
-            ) from None
-    return dict(table)
+def _named_tables(name: str, raw: Mapping[str, Any], file: TomlFile) -> dict[str, Any]:
+    """`[providers]` / `[models]`: a table of tables."""
+    tables = raw.get(name, {})
+    if not isinstance(tables, dict):
+        raise file.error(f"[{name}] must be a table of tables", name)
+    return tables
 
 
 def load_settings(
@@ -617,32 +564,19 @@ def load_settings(
     if path is None:
         return _finish(settings, drafts, env, sources)
     raw, text = read_toml(path)
+    file = TomlFile(path, text)
     trusted = config_origin.trusted
     sources.update(_file_sources(raw, text, path, trusted))
-    unknown = set(raw) - _TOP_KEYS
-    if unknown:
-        key = sorted(unknown)[0]
-        raise ConfigError(
-            f"unknown setting {key!r}; allowed top-level keys: {sorted(_TOP_KEYS)}",
-            path=str(path),
-            line=line_of(text, key),
-        )
-    default_model = raw.get("default_model", settings.default_model)
-    if not isinstance(default_model, str) or not default_model.strip():
-        raise ConfigError(
-            "default_model must be a non-empty string",
-            path=str(path),
-            line=line_of(text, "default_model"),
-        )
-    routing = _coerce_section(RoutingSettings, raw.get("routing", {}), "routing", path, text)
-    cache = _coerce_section(CacheSettings, raw.get("cache", {}), "cache", path, text)
-    server = _server_section(raw.get("server", {}), path, text)
-    auto = _auto_section(raw.get("auto", {}), path, text)
-    budget = _budget_section(raw.get("budget", {}), path, text)
+    top = _top_level(raw, file)
+    routing = RoutingSettings(**_section("routing", raw, file))
+    cache = CacheSettings(**_section("cache", raw, file))
+    server = ServerSettings(**_section("server", raw, file))
+    auto = AutoSettings(**_section("auto", raw, file))
+    budget = BudgetSettings(**_section("budget", raw, file))
     workdir_notices: list[Notice] = []
     if not trusted and server != ServerSettings():
         # Extra hosts or origins would let web pages use the server (and the user's keys).
-        line = line_of(text, "server")
+        line = file.line("server")
         workdir_notices.append(
             Notice(
                 "warning",
@@ -653,29 +587,28 @@ def load_settings(
             )
         )
         server = ServerSettings()
-    provider_tables = raw.get("providers", {})
-    if not isinstance(provider_tables, dict):
-        raise ConfigError("[providers] must be a table", path=str(path))
-    for name, table in provider_tables.items():
-        drafts[name] = _provider_from_table(name, table, drafts.get(name), path, text, trusted)
-    model_tables = raw.get("models", {})
-    if not isinstance(model_tables, dict):
-        raise ConfigError("[models] must be a table", path=str(path))
-    models = {mid: _check_model_table(mid, t, path, text) for mid, t in model_tables.items()}
+    for name, table in _named_tables("providers", raw, file).items():
+        drafts[name] = _provider_from_table(name, table, drafts.get(name), file, trusted)
+    models = {
+        model_id: check_table(_SECTION["models"], table, file, ("models", model_id), model_id)
+        for model_id, table in _named_tables("models", raw, file).items()
+    }
     for model_id, table in models.items():
         provider = table.get("provider")
         if provider is not None and provider not in drafts:
-            raise ConfigError(
+            raise file.error(
                 f'[models."{model_id}"] provider {provider!r} is not configured; '
-                f"known providers: {sorted(drafts)}",
-                path=str(path),
-                line=line_of(text, model_id),
+                f"known providers: {', '.join(sorted(drafts))}. Add a [providers.{provider}] "
+                "table or use one of these",
+                "models",
+                model_id,
+                "provider",
             )
     settings = replace(
         settings,
-        default_model=default_model.strip(),
-        routing=routing,  # type: ignore[arg-type]
-        cache=cache,  # type: ignore[arg-type]
+        default_model=top.get("default_model", settings.default_model),
+        routing=routing,
+        cache=cache,
         server=server,
         auto=auto,
         budget=budget,
@@ -719,8 +652,16 @@ def _finish(
         sources["env_file"] = Origin("file", path=env.env_file, trusted=False)
     notices = [Notice("warning", r.message) for r in refusals] + list(workdir_notices)
     notices += [Notice("warning", problem) for problem in env.problems]
+    # A provider whose only base_url was refused is not there; neither are the models that
+    # name it (an override of a catalog model keeps the catalog's entry).
+    models = {
+        model_id: table
+        for model_id, table in settings.models.items()
+        if table.get("provider") is None or table["provider"] in providers
+    }
     return replace(
         settings,
+        models=models,
         providers=providers,
         sources={**sources, **provider_sources},
         refusals=refusals,

@@ -7,12 +7,18 @@ file may still configure a provider, but a provider setting it gives (`kind`, `b
 if no key is sent at all. Otherwise the setting is dropped for the one a trusted source gave
 (the environment, `--config`, `$LLMROUTER_CONFIG`, the data directory's llmrouter.toml, or the
 built-in default) and a warning names the file, the line, and how to allow it.
+
+A provider that sends no key at all (kind "openai") still receives every prompt routed to it,
+so its base_url from such a file is used only when it points at this machine (loopback):
+otherwise `git diff` text could go to a host the user never chose.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 from .environment import Environment, Found
 from .provenance import DEFAULT, Origin, display_url
@@ -110,6 +116,31 @@ def _sends_foreign_key(setting: Traced[Any], key: Found | None) -> bool:
     )
 
 
+def is_loopback_url(url: str | None) -> bool:
+    """The URL's host is this machine: `localhost` or a loopback address."""
+    try:
+        host = urlsplit(url or "").hostname
+    except ValueError:
+        return False
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _sends_prompts_away(kind: Traced[str | None], base_url: Traced[str | None]) -> bool:
+    """A keyless provider whose remote host a working-directory file chose."""
+    return (
+        kind.value == "openai"
+        and base_url.overridden_by_workdir
+        and not is_loopback_url(base_url.value)
+    )
+
+
 def settle(draft: ProviderDraft, env: Environment) -> Settled:
     """Apply the working-directory rule to one provider."""
     refusals: list[Refusal] = []
@@ -161,4 +192,23 @@ def settle(draft: ProviderDraft, env: Environment) -> Settled:
             )
         )
         base_url = base_url.reverted()
+    if key is None and _sends_prompts_away(kind, base_url):
+        origin, refused = base_url.origin, base_url.value
+        base_url = base_url.reverted()
+        if kind.overridden_by_workdir:  # e.g. groq made kind "openai": groq it stays
+            kind = kind.reverted()
+        if kind.value is None or (kind.value == "openai" and not base_url.value):
+            outcome = "so the provider and its models are left out"
+        else:
+            outcome = f"using {display_url(base_url.value)} instead"
+        refusals.append(
+            Refusal(
+                f"providers.{draft.name}.base_url",
+                origin,
+                f"{origin.describe()}: base_url = {display_url(refused)!r} for {label} "
+                "was not used: every prompt routed to it would go to a host other than this "
+                f"machine, chosen by a file in the working directory; {outcome}. "
+                f"{_allow_hint(origin)}.",
+            )
+        )
     return Settled(draft.name, kind, base_url, key_names, key, tuple(refusals))
