@@ -24,7 +24,7 @@ from bench.load import LoadResult, run_load
 
 LAYERS: tuple[tuple[str, str], ...] = (
     ("h11/", "h11 (HTTP/1.1 parsing and framing, our server's side)"),
-    ("llmrouter_tui/core/providers/", "ours: providers (Groq adapter)"),
+    ("llmrouter_tui/core/providers/", "ours: providers (Groq adapter, stream reading)"),
     ("llmrouter_tui/core/store.py", "ours: recording (SQLite, log files)"),
     ("llmrouter_tui/core/recorder.py", "ours: recording (SQLite, log files)"),
     ("llmrouter_tui/core/cache.py", "ours: recording (SQLite, log files)"),
@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, str], ...] = (
     ("llmrouter_tui/core/", "ours: router"),
     ("llmrouter_tui/server/", "ours: HTTP server and app"),
     ("llmrouter_tui/", "ours: other"),
-    ("groq/", "groq SDK (request transform, response models, SSE)"),
+    ("groq/", "groq SDK (builds and sends the request)"),
     ("pydantic", "pydantic (called by the groq SDK)"),
     ("httpx/", "httpx + httpcore + anyio (HTTP client under the SDK)"),
     ("httpcore/", "httpx + httpcore + anyio (HTTP client under the SDK)"),

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ssl
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from ..capabilities import Capabilities
 from ..config import ProviderSettings
 from ..params import GenerationParams
 from ..types import Message, ToolCallDelta, Usage
+
+_T = TypeVar("_T")
 
 # Connections per provider client. The SDKs' default (100) makes the 101st concurrent stream
 # wait for a pooled connection, and that wait counts against the first-token timeout: under
@@ -203,20 +206,113 @@ class ProviderBase:
             in_flight[index] -= 1
 
     async def stream(self, call: ProviderCall) -> AsyncGenerator[StreamItem, None]:
-        """See Provider.stream; runs `_stream` on a leased client."""
+        """See Provider.stream: runs `_stream` on a leased client with a fresh StreamState,
+        turns any other exception into a ProviderFailure (`_failure`) and ends with the
+        StreamEnd the state's finish reason means (`_end`)."""
+        state = StreamState()
         with self._lease() as client:
-            async with aclosing(self._stream(client, call)) as items:
-                async for item in items:
-                    yield item
+            try:
+                async with aclosing(self._stream(client, call, state)) as items:
+                    async for item in items:
+                        yield item
+            except ProviderFailure:
+                raise
+            except Exception as exc:
+                raise self._failure(exc, state) from None
+        yield self._end(state)
 
-    def _stream(self, client: Any, call: ProviderCall) -> AsyncGenerator[StreamItem, None]:
-        """The provider's own streaming call on `client`."""
+    def _stream(
+        self, client: Any, call: ProviderCall, state: StreamState
+    ) -> AsyncGenerator[StreamItem, None]:
+        """The provider's own streaming call on `client`: translates its wire format into
+        items made by `state` (which keeps the bookkeeping) and sets `state.finish`."""
         raise NotImplementedError
+
+    def _failure(self, exc: Exception, state: StreamState) -> ProviderFailure:
+        """The failure an exception from `_stream` means. Providers map their SDK's own
+        exception types first, by type, and hand the rest here (httpx transport errors)."""
+        from .classify import failure_from_transport  # classify imports this module
+
+        return failure_from_transport(exc, got_output=state.got_output)
+
+    def _end(self, state: StreamState) -> StreamEnd:
+        """The StreamEnd of a finished stream, or the failure its finish reason means."""
+        return state.end("the server")
 
     def _take_clients(self) -> list[Any]:
         """Every client built so far; the provider starts afresh (for aclose)."""
         clients, self._clients, self._in_flight = self._clients, [], []
         return clients
+
+
+class StreamState:
+    """The bookkeeping of one streamed reply, the same for every provider: whether any
+    output reached the caller (a failure after that is a cut mid-answer, which the router
+    continues rather than retries), the finish reason, the latest usage and the number of
+    tool calls. Providers make their items through it so none of this is forgotten."""
+
+    __slots__ = ("finish", "got_output", "tool_calls", "usage")
+
+    def __init__(self) -> None:
+        self.got_output = False
+        self.finish: str | None = None
+        self.usage: Usage | None = None
+        self.tool_calls = 0
+
+    def text(self, text: str) -> TextChunk:
+        self.got_output = True
+        return TextChunk(text)
+
+    def tool_call(self, delta: ToolCallDelta) -> ToolCallDelta:
+        self.got_output = True
+        self.tool_calls += 1
+        return delta
+
+    def take_usage(self, usage: Usage | None) -> None:
+        """Keep the newest usage a chunk reports (a later chunk without one keeps it)."""
+        if usage is not None:
+            self.usage = usage
+
+    def failure(self, kind: FailureKind, message: str, **fields: Any) -> ProviderFailure:
+        """A ProviderFailure that knows whether output already reached the caller."""
+        return ProviderFailure(kind, message, got_output=self.got_output, **fields)
+
+    def end(self, server: str) -> StreamEnd:
+        """The StreamEnd for the finish reason, or the failure that finish means: none at
+        all (the stream was cut), `content_filter`, or OpenRouter's `error`."""
+        finish = self.finish
+        if finish is None:
+            raise self.failure("stream_cut", "stream ended without a finish reason")
+        if finish == "content_filter":
+            raise ProviderFailure("content_filter", f"{server}'s content filter stopped the reply")
+        if finish == "error":
+            raise self.failure(
+                "server_error", f"{server} ended the reply with finish reason 'error'"
+            )
+        return StreamEnd(finish, self.usage)
+
+
+def trailer_grace_s(timeouts: Timeouts) -> float:
+    """How long to read on after the finish reason: long enough for the usage chunk and
+    [DONE] that normally follow at once (the body is then read to its end and the connection
+    goes back to the pool), short enough that a server holding the stream open never makes
+    the router see a stall."""
+    return min(1.0, timeouts.stream_idle_s / 2)
+
+
+async def read_trailer(
+    items: AsyncIterator[_T], take: Callable[[_T], bool], grace_s: float
+) -> None:
+    """Feed what follows the finish reason to `take` (it returns True at the end marker),
+    for at most `grace_s` seconds. The reply is already complete: a server that then holds
+    the stream open, breaks it or sends junk changes nothing but the trailing usage."""
+    try:
+        async with asyncio.timeout(grace_s):
+            async for item in items:
+                if take(item):
+                    return
+    except Exception:  # best effort, see above (TimeoutError included)
+        return
 
 
 @functools.cache

@@ -17,6 +17,7 @@ from __future__ import annotations
 import email.utils
 import json
 import re
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -334,22 +335,52 @@ def failure_from_status(
 
 
 def failure_from_transport(exc: BaseException, *, got_output: bool) -> ProviderFailure:
-    """A ProviderFailure for an httpx/httpx2 transport exception (by class name, both libs)."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
+    """A ProviderFailure for a transport exception: httpx's (and httpx2's, the fork some SDKs
+    take, when it is loaded) or the operating system's. SDK exception types are mapped by
+    each provider first (`ProviderBase._failure`)."""
     detail = type(exc).__name__
     if got_output:
         return ProviderFailure("stream_cut", f"stream broke mid-answer ({detail})", got_output=True)
-    if names & {"ConnectTimeout"}:
+    types = _transport_types()
+    if isinstance(exc, types.connect_timeout):
         return ProviderFailure("connect_error", f"connect timeout ({detail})")
-    if names & {"TimeoutException", "APITimeoutError"}:
+    if isinstance(exc, types.timeout):
         return ProviderFailure("timeout", f"no response in time ({detail})")
-    if names & {
-        "ConnectError",
-        "ConnectionError",
-        "ConnectionRefusedError",
-        "ConnectionResetError",
-    }:
+    if isinstance(exc, (*types.connect, ConnectionError)):
         return ProviderFailure("connect_error", f"connection failed ({detail})")
-    if names & {"RemoteProtocolError", "ReadError", "NetworkError", "APIConnectionError"}:
+    if isinstance(exc, types.dropped):
         return ProviderFailure("connect_error", f"connection dropped before a reply ({detail})")
     return ProviderFailure("unknown", f"transport error ({detail})")
+
+
+@dataclass(frozen=True, slots=True)
+class _TransportTypes:
+    """httpx exception classes by what they mean, from every httpx-like library loaded."""
+
+    connect_timeout: tuple[type[BaseException], ...]
+    timeout: tuple[type[BaseException], ...]
+    connect: tuple[type[BaseException], ...]
+    dropped: tuple[type[BaseException], ...]
+
+
+_TRANSPORT_TYPES: dict[tuple[str, ...], _TransportTypes] = {}
+
+
+def _transport_types() -> _TransportTypes:
+    """The classes of httpx and of httpx2 if something imported it. Looked up on use, not
+    imported here: core imports no HTTP library before a provider needs one."""
+    import httpx
+
+    modules = [httpx] + [m for m in (sys.modules.get("httpx2"),) if m is not None]
+    key = tuple(m.__name__ for m in modules)
+    found = _TRANSPORT_TYPES.get(key)
+    if found is None:
+        found = _TransportTypes(
+            connect_timeout=tuple(m.ConnectTimeout for m in modules),
+            timeout=tuple(m.TimeoutException for m in modules),
+            connect=tuple(m.ConnectError for m in modules),
+            # ReadError, WriteError, CloseError; RemoteProtocolError (a reply cut short)
+            dropped=tuple(t for m in modules for t in (m.NetworkError, m.RemoteProtocolError)),
+        )
+        _TRANSPORT_TYPES[key] = found
+    return found

@@ -17,9 +17,9 @@ from .base import (
     ProviderFailure,
     StreamEnd,
     StreamItem,
-    TextChunk,
+    StreamState,
 )
-from .classify import failure_from_status, failure_from_transport
+from .classify import failure_from_status
 from .gemini_shape import gemini_request
 
 # Finish reasons that mean the provider refused or withheld content.
@@ -96,56 +96,53 @@ class GeminiProvider(ProviderBase):
         )
         return genai.Client(api_key=key, http_options=options)
 
-    async def _stream(self, client: Any, call: ProviderCall) -> AsyncGenerator[StreamItem, None]:
+    async def _stream(
+        self, client: Any, call: ProviderCall, state: StreamState
+    ) -> AsyncGenerator[StreamItem, None]:
+        request = gemini_request(call, await _fetched_images(call, self._request_timeout_s))
+        stream = await client.aio.models.generate_content_stream(**request)
+        async for chunk in stream:
+            state.take_usage(_usage(chunk.usage_metadata))
+            feedback = chunk.prompt_feedback
+            if feedback is not None and feedback.block_reason is not None:
+                reason = feedback.block_reason_message or _enum_name(feedback.block_reason)
+                raise ProviderFailure("content_filter", f"Gemini blocked the prompt: {reason}")
+            for candidate in chunk.candidates or ():
+                for part in (candidate.content.parts or ()) if candidate.content else ():
+                    if part.function_call is not None:
+                        yield state.tool_call(_tool_call(state.tool_calls, part))
+                    elif part.text and not part.thought:
+                        yield state.text(part.text)
+                if candidate.finish_reason is not None:
+                    state.finish = _enum_name(candidate.finish_reason)
+
+    def _failure(self, exc: Exception, state: StreamState) -> ProviderFailure:
+        import pydantic
         from google.genai import errors
 
-        got_output = False
-        finish: str | None = None
-        usage: Usage | None = None
-        calls = 0  # function calls seen so far: their stream index
-        try:
-            request = gemini_request(call, await _fetched_images(call, self._request_timeout_s))
-            stream = await client.aio.models.generate_content_stream(**request)
-            async for chunk in stream:
-                usage = _usage(chunk.usage_metadata) or usage
-                feedback = chunk.prompt_feedback
-                if feedback is not None and feedback.block_reason is not None:
-                    reason = feedback.block_reason_message or _enum_name(feedback.block_reason)
-                    raise ProviderFailure("content_filter", f"Gemini blocked the prompt: {reason}")
-                for candidate in chunk.candidates or ():
-                    for part in (candidate.content.parts or ()) if candidate.content else ():
-                        if part.function_call is not None:
-                            got_output = True
-                            yield _tool_call(calls, part)
-                            calls += 1
-                        elif part.text and not part.thought:
-                            got_output = True
-                            yield TextChunk(part.text)
-                    if candidate.finish_reason is not None:
-                        finish = _enum_name(candidate.finish_reason)
-        except ProviderFailure:
-            raise
-        except errors.APIError as exc:
-            failure = failure_from_status(exc.code, exc.details, got_output=got_output)
-            raise failure from None
-        except Exception as exc:
-            names = {cls.__name__ for cls in type(exc).__mro__}
-            if names & {"ValidationError", "JSONDecodeError", "UnknownApiResponseError"}:
-                raise ProviderFailure(
-                    "malformed", f"unparseable chunk ({type(exc).__name__})", got_output=got_output
-                ) from None
-            raise failure_from_transport(exc, got_output=got_output) from None
+        if isinstance(exc, errors.APIError):
+            return failure_from_status(exc.code, exc.details, got_output=state.got_output)
+        # A chunk the SDK could not read: not JSON, or not the shape its models declare.
+        if isinstance(
+            exc, pydantic.ValidationError | json.JSONDecodeError | errors.UnknownApiResponseError
+        ):
+            detail = type(exc).__name__
+            return state.failure("malformed", f"unparseable chunk ({detail})")
+        return super()._failure(exc, state)
+
+    def _end(self, state: StreamState) -> StreamEnd:
+        finish = state.finish
         if finish is None:
-            raise ProviderFailure(
-                "stream_cut", "stream ended without a finish reason", got_output=got_output
-            )
+            raise state.failure("stream_cut", "stream ended without a finish reason")
         if finish in _FILTER_REASONS:
             raise ProviderFailure(
                 "content_filter", f"Gemini stopped the reply: finish reason {finish}"
             )
         reason = _FINISH_MAP.get(finish, finish.lower())
         # Gemini ends a turn of function calls with STOP; callers know it as "tool_calls".
-        yield StreamEnd("tool_calls" if calls and reason == "stop" else reason, usage)
+        return StreamEnd(
+            "tool_calls" if state.tool_calls and reason == "stop" else reason, state.usage
+        )
 
     async def list_models(self, timeout_s: float) -> list[LiveModel]:
         import asyncio

@@ -1,20 +1,26 @@
-"""Groq through the official `groq` SDK (AsyncGroq, no SDK retries: the router owns them)."""
+"""Groq through the official `groq` SDK (AsyncGroq, no SDK retries: the router owns them).
+
+The SDK makes the request (auth, base URL, headers) and raises its own exceptions for error
+statuses and transport failures; the streamed body is read by `openai_stream`, not by the
+SDK's per-chunk pydantic models, through the SDK's documented generic `client.post(...,
+cast_to=httpx.Response, stream=True)`: a streamed cache miss then costs about a third less
+CPU (BENCHMARKS.md, "The streamed cache miss").
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncGenerator, Iterator
-from contextlib import aclosing
+from collections.abc import AsyncGenerator
 from typing import Any
 
-from ..types import ToolCallDelta, Usage
 from .base import (
     LiveModel,
     ProviderBase,
     ProviderCall,
     ProviderFailure,
+    StreamEnd,
     StreamItem,
-    TextChunk,
+    StreamState,
+    trailer_grace_s,
 )
 from .classify import (
     UpstreamError,
@@ -25,19 +31,10 @@ from .classify import (
     kind_for_text,
     read_error,
 )
-from .openai_shape import (
-    finish_reason,
-    is_json_reply,
-    json_or_text,
-    openai_messages,
-    openai_params,
-    read_trailer,
-    stream_end,
-    tool_call_deltas,
-    trailer_grace_s,
-    usage_from_openai,
-    whole_reply,
-)
+from .openai_shape import openai_messages, openai_params, usage_from_openai
+from .openai_stream import ChunkReader, parse_json, read_stream
+
+CHAT_PATH = "/openai/v1/chat/completions"  # the path the SDK's chat.completions.create uses
 
 
 class GroqProvider(ProviderBase):
@@ -60,60 +57,55 @@ class GroqProvider(ProviderBase):
             http_client=groq.DefaultAsyncHttpxClient(timeout=timeout, **pool),
         )
 
-    async def _stream(self, client: Any, call: ProviderCall) -> AsyncGenerator[StreamItem, None]:
-        import groq
+    async def _stream(
+        self, client: Any, call: ProviderCall, state: StreamState
+    ) -> AsyncGenerator[StreamItem, None]:
+        import httpx
 
-        params: dict[str, Any] = {
-            "model": call.model,
+        body: dict[str, Any] = {
             "messages": openai_messages(call),
+            "model": call.model,
             "stream": True,
             **openai_params(call),
         }
         if call.temperature is not None:
-            params["temperature"] = call.temperature
+            body["temperature"] = call.temperature
         if call.max_tokens is not None:
-            params["max_completion_tokens"] = call.max_tokens
-        reply = _Reply()
+            body["max_completion_tokens"] = call.max_tokens
+        # An error status raises the SDK's APIStatusError here, as create() would.
+        response = await client.post(CHAT_PATH, cast_to=httpx.Response, body=body, stream=True)
         try:
-            stream = await client.chat.completions.create(**params)
-            async with stream, aclosing(aiter(stream)) as chunks:
-                if is_json_reply(stream.response.headers.get("content-type")):
-                    # A whole reply to a stream request (a proxy in front of Groq may do that).
-                    for item in reply.take_whole(json_or_text(await stream.response.aread())):
-                        yield item
-                else:
-                    async for chunk in chunks:
-                        for chunk_item in reply.take(chunk):
-                            yield chunk_item
-                        if reply.finish is not None:
-                            break
-                    if reply.finish is not None:
-                        grace_s = trailer_grace_s(call.timeouts)
-                        await read_trailer(chunks, reply.take_trailer, grace_s)
-        except ProviderFailure:
-            raise
-        except groq.APIStatusError as exc:
-            raise failure_from_status(
-                exc.status_code, exc.body, exc.response.headers, got_output=reply.got_output
-            ) from None
-        except groq.APIConnectionError as exc:
-            cause = exc.__cause__ or exc
-            raise failure_from_transport(cause, got_output=reply.got_output) from None
-        except groq.APIError as exc:  # an error the server sent inside the stream
-            # The SDK keeps the `error` field's value (an object or a string) as the body.
+            reader = _GroqChunks(state)
+            async for item in read_stream(response, reader, trailer_grace_s(call.timeouts)):
+                yield item
+        finally:
+            await response.aclose()
+
+    def _failure(self, exc: Exception, state: StreamState) -> ProviderFailure:
+        import groq
+
+        got_output = state.got_output
+        if isinstance(exc, groq.APIStatusError):
+            return failure_from_status(
+                exc.status_code, exc.body, exc.response.headers, got_output=got_output
+            )
+        if isinstance(exc, groq.APIConnectionError):  # the SDK wraps httpx's exception
+            cause = exc.__cause__
+            if isinstance(cause, Exception):
+                return failure_from_transport(cause, got_output=got_output)
+            detail = type(exc).__name__
+            if got_output:
+                return state.failure("stream_cut", f"stream broke mid-answer ({detail})")
+            if isinstance(exc, groq.APITimeoutError):
+                return ProviderFailure("timeout", f"no response in time ({detail})")
+            return ProviderFailure("connect_error", f"connection dropped before a reply ({detail})")
+        if isinstance(exc, groq.APIError):  # an error the server sent (the SDK's own parse)
             error = error_from_value(exc.body if exc.body is not None else exc.message)
-            raise failure_from_inband(error, "stream error", got_output=reply.got_output) from None
-        except json.JSONDecodeError as exc:
-            raise _undecodable_chunk(exc.doc, got_output=reply.got_output) from None
-        except ValueError as exc:
-            raise ProviderFailure(
-                "malformed",
-                f"unparseable chunk ({type(exc).__name__})",
-                got_output=reply.got_output,
-            ) from None
-        except Exception as exc:
-            raise failure_from_transport(exc, got_output=reply.got_output) from None
-        yield stream_end(reply.finish, reply.usage, "Groq", got_output=reply.got_output)
+            return failure_from_inband(error, "stream error", got_output=got_output)
+        return super()._failure(exc, state)
+
+    def _end(self, state: StreamState) -> StreamEnd:
+        return state.end("Groq")
 
     async def list_models(self, timeout_s: float) -> list[LiveModel]:
         client = self._get_client()
@@ -128,74 +120,45 @@ class GroqProvider(ProviderBase):
             await client.close()
 
 
-class _Reply:
-    """One reply as the SDK hands it over: what it gave so far and how it ended."""
+class _GroqChunks(ChunkReader):
+    """Groq's stream as its SDK reads it: usage in `x_groq.usage` (else `usage`), an
+    `x_groq.error` that stops the stream, no llama.cpp `error:` field, and an `event: error`
+    or data that is not JSON read the way the SDK's own stream did."""
 
-    __slots__ = ("finish", "got_output", "usage")
+    error_field = False
 
-    def __init__(self) -> None:
-        self.got_output = False  # text or a tool call reached the caller
-        self.finish: str | None = None
-        self.usage: Usage | None = None
-
-    def take(self, chunk: Any) -> Iterator[StreamItem]:
-        """The items of one chunk; raises the failure an error in it reports."""
-        self.usage = _chunk_usage(chunk) or self.usage
-        error = getattr(getattr(chunk, "x_groq", None), "error", None)
+    def check_chunk(self, chunk: dict[str, Any]) -> None:
+        x_groq = chunk.get("x_groq")
+        error = x_groq.get("error") if isinstance(x_groq, dict) else None
         if error:
-            raise ProviderFailure(
-                "stream_cut", f"Groq stopped the stream: {error}", got_output=self.got_output
-            )
-        event_error = _event_error(chunk)
-        if event_error is not None:
-            raise failure_from_inband(event_error, "stream error event", got_output=self.got_output)
-        for choice in chunk.choices or ():
-            delta = choice.delta
-            text = delta.content if delta else None
-            if text:
-                self.got_output = True
-                yield TextChunk(text)
-            for call_delta in tool_call_deltas(delta.tool_calls if delta else None):
-                self.got_output = True
-                yield call_delta
-            if choice.finish_reason:
-                self.finish = finish_reason(choice.finish_reason)
+            raise self.state.failure("stream_cut", f"Groq stopped the stream: {error}")
 
-    def take_trailer(self, chunk: Any) -> bool:
-        """Usage from what follows the finish reason (the SDK itself stops at [DONE])."""
-        self.usage = _chunk_usage(chunk) or self.usage
-        return False
+    def chunk_usage(self, chunk: dict[str, Any]) -> Any:
+        x_groq = chunk.get("x_groq")
+        usage = usage_from_openai(x_groq.get("usage")) if isinstance(x_groq, dict) else None
+        return usage or usage_from_openai(chunk.get("usage"))
 
-    def take_whole(self, body: Any) -> list[TextChunk | ToolCallDelta]:
-        """The items of a whole JSON reply to a stream request (or the error it reports)."""
-        items, self.finish, self.usage = whole_reply(body)
-        self.got_output = bool(items)
-        return items
+    def error_event(self, data: bytes) -> ProviderFailure:
+        """An `event: error`: its `error` field's value (an object or a string) when it has
+        one, else the data as an error of its own (vLLM's `{"object": "error", …}`); data
+        that is not JSON is read as `undecodable` reads it."""
+        try:
+            parsed = parse_json(data)
+        except ValueError:
+            return self.undecodable(data.decode("utf-8", "replace"))
+        got_output = self.state.got_output
+        if isinstance(parsed, dict) and parsed.get("error"):
+            error: UpstreamError = error_from_value(parsed["error"])
+            return failure_from_inband(error, "stream error", got_output=got_output)
+        error = read_error(parsed) or error_from_value(parsed)
+        return failure_from_inband(error, "stream error event", got_output=got_output)
 
-
-def _chunk_usage(chunk: Any) -> Usage | None:
-    """A chunk's usage: Groq's `x_groq.usage` first, then the OpenAI-style `usage`."""
-    x_groq = getattr(chunk, "x_groq", None)
-    return usage_from_openai(getattr(x_groq, "usage", None)) or usage_from_openai(
-        getattr(chunk, "usage", None)
-    )
-
-
-def _event_error(chunk: Any) -> UpstreamError | None:
-    """The error of an `event: error` the SDK did not raise itself: when the event's data has
-    no `error` field (vLLM's `{"object": "error", …}`), the SDK yields it as a chunk holding
-    `event` and `data`."""
-    if getattr(chunk, "event", None) != "error":
-        return None
-    data = getattr(chunk, "data", None)
-    return read_error(data) or error_from_value(data)
-
-
-def _undecodable_chunk(data: str, *, got_output: bool) -> ProviderFailure:
-    """A stream event whose data is not JSON. The SDK raises this for an `event: error` whose
-    data is plain text as well, so a text that names a known failure ("model overloaded")
-    is that error; anything else is a malformed chunk."""
-    text = data.strip()
-    if not text.startswith(("{", "[")) and kind_for_text(text.lower()) is not None:
-        return failure_from_inband(error_from_value(text), "stream error", got_output=got_output)
-    return ProviderFailure("malformed", f"unparseable chunk: {text[:80]!r}", got_output=got_output)
+    def undecodable(self, text: str) -> ProviderFailure:
+        """Event data that is not JSON: a text that names a known failure ("model
+        overloaded", as an `event: error` may carry) is that error; anything else is a
+        malformed chunk."""
+        text = text.strip()
+        if not text.startswith(("{", "[")) and kind_for_text(text.lower()) is not None:
+            error = error_from_value(text)
+            return failure_from_inband(error, "stream error", got_output=self.state.got_output)
+        return self.state.failure("malformed", f"unparseable chunk: {text[:80]!r}")

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from ..types import ImagePart, Message, TextPart, ToolCallDelta, Usage
-from .base import ProviderCall, ProviderFailure, StreamEnd, TextChunk, Timeouts
+from .base import ProviderCall, ProviderFailure, TextChunk
 from .classify import failure_from_inband, read_error
-
-_T = TypeVar("_T")
 
 # GenerationParams fields sent under their own names, as they are.
 _PLAIN_PARAMS = (
@@ -175,49 +171,7 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-def stream_end(
-    finish: str | None, usage: Usage | None, server: str, *, got_output: bool
-) -> StreamEnd:
-    """The StreamEnd of a reply that finished with `finish`, or the failure that finish means
-    (none at all: the stream was cut; `content_filter`; OpenRouter's `error`)."""
-    if finish is None:
-        raise ProviderFailure(
-            "stream_cut", "stream ended without a finish reason", got_output=got_output
-        )
-    if finish == "content_filter":
-        raise ProviderFailure("content_filter", f"{server}'s content filter stopped the reply")
-    if finish == "error":
-        raise ProviderFailure(
-            "server_error",
-            f"{server} ended the reply with finish reason 'error'",
-            got_output=got_output,
-        )
-    return StreamEnd(finish, usage)
-
-
 def is_json_reply(content_type: str | None) -> bool:
     """Does a response's content type say it is one JSON document (not an event stream)?"""
     mime = (content_type or "").split(";", 1)[0].strip().lower()
     return mime == "application/json" or mime.endswith("+json")
-
-
-def trailer_grace_s(timeouts: Timeouts) -> float:
-    """How long to read on after the finish reason: long enough for the usage chunk and
-    [DONE] that normally follow at once (the connection is then kept), short enough that a
-    server holding the stream open never makes the router see a stall."""
-    return min(1.0, timeouts.stream_idle_s / 2)
-
-
-async def read_trailer(
-    items: AsyncIterator[_T], take: Callable[[_T], bool], grace_s: float
-) -> None:
-    """Feed what follows the finish reason to `take` (it returns True at the end marker),
-    for at most `grace_s` seconds. The reply is already complete: a server that then holds
-    the stream open, breaks it or sends junk changes nothing but the trailing usage."""
-    try:
-        async with asyncio.timeout(grace_s):
-            async for item in items:
-                if take(item):
-                    return
-    except Exception:  # best effort, see above (TimeoutError included)
-        return
