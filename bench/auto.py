@@ -1,7 +1,7 @@
 """What choosing with `auto` adds to a request, with 1,000,000 recorded requests (target: 0.2 ms).
 
-A store gets `--history` synthetic requests (`Store.generate_history`, spread over 30 days:
-they fill the daily summaries auto reads) plus ratings and compares for three catalog
+A store gets `--history` synthetic requests (`testing.history.generate_history`, spread over
+30 days: they fill the daily summaries auto reads) plus ratings and compares for three catalog
 models that make openai/gpt-oss-20b the pick. Then, in-process against the fast fake
 upstream (another process), it measures:
 
@@ -98,12 +98,13 @@ async def run(base_url: str, history: int, requests: int, rounds: int) -> dict[s
     from llmrouter_tui.core.router import Router
     from llmrouter_tui.core.store import Store
     from llmrouter_tui.core.types import ChatRequest
+    from llmrouter_tui.testing.history import generate_history
 
     tmp = tempfile.TemporaryDirectory(prefix="llmrouter-bench-auto-")
     data = Path(tmp.name)
     store = Store(data)
     t0 = time.perf_counter()
-    store.generate_history(history)
+    generate_history(store, history)
     generate_s = time.perf_counter() - t0
     _seed_votes(store)
     router = Router(_settings(base_url, data), store=store)

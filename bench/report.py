@@ -301,7 +301,8 @@ def _history_table(res: Results) -> list[str]:
         return []
     n = h["n"]
     lines = [
-        f"{n:,} synthetic requests generated with `Store.generate_history({n})` in "
+        f"{n:,} synthetic requests generated with `generate_history(store, {n})` "
+        f"(llmrouter_tui.testing.history) in "
         f"{h['generate_s']:.1f} s. Both servers ran side by side; runs alternated between them.",
         "",
         "| database | request | c | p50 ms | p99 ms | req/s | CPU ms/request |",

@@ -216,9 +216,10 @@ def _generate_history(data_dir: Path, n: int) -> float:
     code = (
         "import sys, time\n"
         "from llmrouter_tui.core.store import Store\n"
+        "from llmrouter_tui.testing.history import generate_history\n"
         "t = time.perf_counter()\n"
         "with Store(sys.argv[1]) as s:\n"
-        "    s.generate_history(int(sys.argv[2]))\n"
+        "    generate_history(s, int(sys.argv[2]))\n"
         "print(time.perf_counter() - t)\n"
     )
     out = subprocess.run(

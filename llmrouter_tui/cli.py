@@ -9,11 +9,6 @@ from collections.abc import Sequence
 
 from .logconfig import FORMATS, LEVELS
 
-EXIT_OK = 0
-EXIT_FAILURE = 1  # environment trouble: unreadable database, server could not start…
-EXIT_BAD_INPUT = 2
-EXIT_ALL_FAILED = 3
-
 
 def _common_options(parser: argparse.ArgumentParser, demo_modes: bool = False) -> None:
     parser.add_argument("--config", metavar="PATH", help="llmrouter.toml to use")
@@ -125,8 +120,9 @@ def ask_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="llmrouter-tui ask",
         description="Send one prompt and stream the reply to stdout. "
-        "Exit codes: 0 success, 2 bad input, 3 every candidate model failed (or a [budget] "
-        "limit refuses the paid model). Model 'auto' chooses the best model from your "
+        "Exit codes: 0 success, 1 unusable data directory, 2 bad input, 3 every candidate "
+        "model failed (or a [budget] limit refuses the paid model), 130 Ctrl-C. "
+        "Model 'auto' chooses the best model from your "
         "ratings, compares, speed, reliability and cost.",
     )
     _common_options(parser)

@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from .cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 from .core.config import load_settings
 from .core.db import DB_FILENAME
 from .core.errors import ConfigError, InputError, StorageError
 from .core.export import export_markdown, write_export
 from .core.store import Store
+from .exit_codes import ExitCode
 
 #: A conversation id may be shortened to a unique prefix of at least this many characters.
 MIN_PREFIX = 6
@@ -69,38 +69,38 @@ def run_export(argv: list[str], out: TextIO | None = None) -> int:
     err = sys.stderr
     if not args.list and not args.conversation_id:
         print("llmrouter-tui export: give a CONVERSATION_ID (or --list)", file=err)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     try:
         settings = load_settings(config=args.config, data_dir=args.data_dir)
     except ConfigError as exc:
         print(f"llmrouter-tui export: {exc}", file=err)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     database = settings.data_dir / DB_FILENAME
     if not database.exists():  # do not create an empty database just to say "not found"
         if args.list:
-            return EXIT_OK
+            return ExitCode.OK
         print(
             f"llmrouter-tui export: no conversation with id {args.conversation_id!r} "
             f"(there is no database at {database})",
             file=err,
         )
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     try:
         with Store(settings.data_dir) as store:
             if args.list:
                 _list(store, out)
-                return EXIT_OK
+                return ExitCode.OK
             text = export_markdown(store, _resolve(store, args.conversation_id))
     except InputError as exc:
         print(f"llmrouter-tui export: {exc}", file=err)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     except StorageError as exc:
         print(f"llmrouter-tui export: {exc}", file=err)
-        return EXIT_FAILURE
+        return ExitCode.FAILURE
     if args.output is None or args.output == "-":
         out.write(text)
         out.flush()
-        return EXIT_OK
+        return ExitCode.OK
     path = Path(args.output).expanduser()
     try:
         write_export(path, text, force=args.force)
@@ -109,9 +109,9 @@ def run_export(argv: list[str], out: TextIO | None = None) -> int:
             f"llmrouter-tui export: {path} already exists; pass --force to overwrite it",
             file=err,
         )
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     except OSError as exc:
         print(f"llmrouter-tui export: cannot write {path}: {exc.strerror or exc}", file=err)
-        return EXIT_FAILURE
+        return ExitCode.FAILURE
     print(f"wrote {path}", file=err)
-    return EXIT_OK
+    return ExitCode.OK

@@ -12,11 +12,11 @@ import json
 import sys
 from typing import Any, TextIO
 
-from .cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 from .core.config import load_settings
 from .core.db import DB_FILENAME
 from .core.errors import ConfigError, StorageError
 from .core.store import Store
+from .exit_codes import ExitCode
 
 EMPTY = (
     "No votes yet: rate replies 1–5, or compare two models side by side and pick the better "
@@ -85,7 +85,7 @@ def run_leaderboard(argv: list[str], out: TextIO | None = None) -> int:
         settings = load_settings(config=args.config, data_dir=args.data_dir)
     except ConfigError as exc:
         print(f"llmrouter-tui leaderboard: {exc}", file=err)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     rows: list[dict[str, Any]] = []
     if (settings.data_dir / DB_FILENAME).exists():  # no database: no votes (none is created)
         try:
@@ -93,10 +93,10 @@ def run_leaderboard(argv: list[str], out: TextIO | None = None) -> int:
                 rows = store.leaderboard(args.template)
         except StorageError as exc:
             print(f"llmrouter-tui leaderboard: {exc}", file=err)
-            return EXIT_FAILURE
+            return ExitCode.FAILURE
     if args.json:
         payload = {"template_id": args.template, "rows": rows}
         out.write(json.dumps(payload, ensure_ascii=False) + "\n")
     else:
         out.write(render(rows, args.template))
-    return EXIT_OK
+    return ExitCode.OK

@@ -9,10 +9,10 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from .cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 from .core.errors import ConfigError
 from .core.template_toml import NotRepresentable, dump_templates
 from .core.templates import Template, load_templates_file
+from .exit_codes import ExitCode
 
 
 def templates_parser() -> argparse.ArgumentParser:
@@ -69,29 +69,29 @@ def run_import(args: argparse.Namespace) -> int:
             f"error: {output} already exists; pass --force to overwrite it, or choose "
             "another file with -o FILE.toml\n"
         )
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     try:
         templates = load_templates_file(source, json_list=True)
         text = dump_templates(templates.values(), converted_from=source.name)
     except ConfigError as exc:
         sys.stderr.write(f"error: {exc}\n")
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     except NotRepresentable as exc:
         sys.stderr.write(f"error: {source}: a template holds text TOML cannot store ({exc})\n")
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     try:
         _write_checked(output, text, templates)
     except ConfigError as exc:
         sys.stderr.write(f"error: {exc}\n")
-        return EXIT_FAILURE
+        return ExitCode.FAILURE
     except OSError as exc:
         sys.stderr.write(f"error: cannot write {output}: {exc.strerror or exc}\n")
-        return EXIT_FAILURE
+        return ExitCode.FAILURE
     sys.stderr.write(
         f"wrote {len(templates)} template(s) to {output}. Put it in the directory you run "
         "from or in the data directory as prompt_templates.toml, and remove the JSON file.\n"
     )
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def run_templates(argv: list[str]) -> int:
@@ -99,4 +99,4 @@ def run_templates(argv: list[str]) -> int:
     args = templates_parser().parse_args(argv)
     if args.command == "import":
         return run_import(args)
-    return EXIT_BAD_INPUT  # pragma: no cover - argparse requires a known command
+    return ExitCode.BAD_INPUT  # pragma: no cover - argparse requires a known command

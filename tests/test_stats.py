@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 from llmrouter_tui.core.stats import bucket_of, bucket_value
 from llmrouter_tui.core.store import Store
 from llmrouter_tui.core.types import Result, Usage
+from llmrouter_tui.testing.history import generate_history
 
 MODEL = "groq:llama-3.1-8b-instant"
 OTHER = "gemini:gemini-2.5-flash"
@@ -152,7 +152,7 @@ def _nearest_rank(values: list[float], p: float) -> float:
 
 
 def test_generated_history_matches_brute_force(store: Store):
-    assert store.generate_history(5000, seed=7) == 5000
+    assert generate_history(store, 5000, seed=7) == 5000
     store.record(make_result("r1", latency_ms=42.0, usage=Usage(1, 1, 2)))
     store.record(make_result("r2", status="error", model_used=None, requested_model="x:y"))
     stats = store.stats()
@@ -211,21 +211,12 @@ def test_generated_history_is_reproducible(tmp_path: Path):
     outcomes = []
     for name in ("a", "b"):
         with Store(tmp_path / name) as s:
-            s.generate_history(2000, seed=3)
-            s.generate_history(10, seed=3)  # same seed again: fresh ids, no collision
+            generate_history(s, 2000, seed=3)
+            generate_history(s, 10, seed=3)  # same seed again: fresh ids, no collision
             outcomes.append(s.stats())
     assert outcomes[0]["per_model"] == outcomes[1]["per_model"]
     assert outcomes[0]["total_prompts"] == 2010
 
 
-def test_stats_stay_fast(store: Store):
-    store.generate_history(50_000, seed=1)
-    timings = []
-    for _ in range(5):
-        start = time.perf_counter()
-        store.stats()
-        timings.append(time.perf_counter() - start)
-    assert min(timings) < 0.1
-    start = time.perf_counter()
-    assert len(store.recent_requests(200)) == 200
-    assert time.perf_counter() - start < 0.1
+# How long stats() and recent_requests() take over 50,000 requests is measured, not asserted:
+# `python -m bench.timing` (BENCHMARKS.md, section bench.timing).

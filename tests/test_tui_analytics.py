@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from test_tui_support import (  # noqa: F401 - fixtures
     SIZE,
     app,
@@ -20,10 +21,13 @@ from test_tui_support import (  # noqa: F401 - fixtures
 )
 from textual.widgets import DataTable, Sparkline
 
+from llmrouter_tui.testing.history import generate_history
 from llmrouter_tui.tui.app import LLMRouterApp
 from llmrouter_tui.tui.screens.analytics import AnalyticsScreen
 from llmrouter_tui.tui.widgets.bar_chart import BarChart
 from llmrouter_tui.tui.widgets.stat_card import StatCard
+
+pytestmark = pytest.mark.slow  # every test runs the Textual app (seconds each)
 
 
 def cards(screen: AnalyticsScreen) -> dict[str, str]:
@@ -69,7 +73,7 @@ async def test_analytics_equal_stats_and_refresh_on_request_and_rating(
     app: LLMRouterApp,
 ) -> None:
     store = app.runtime.store
-    store.generate_history(300, seed=3)
+    generate_history(store, 300, seed=3)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await send(pilot, "count me")

@@ -13,15 +13,13 @@ from collections.abc import Callable
 from ..core.errors import ConfigError, StorageError
 from ..core.runtime import Runtime
 from ..demo import demo_upstream
+from ..exit_codes import ExitCode
 from ..logconfig import configure
 from .app import DEFAULT_MAX_BODY, create_app
 from .auth import TOKEN_ENV
 from .http import HttpServer, ServerConfig
 from .lifespan import LifespanFailed
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_BAD_INPUT = 2
 _log = logging.getLogger(__name__)
 _NOTICE_LEVELS = {"warning": logging.WARNING, "info": logging.INFO}
 
@@ -64,16 +62,16 @@ def run_server(args: argparse.Namespace) -> int:
             "or pass --insecure-no-auth if you really mean it.",
             logging.ERROR,
         )
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     if not 0 <= args.port <= 65535:
         _say(f"--port must be between 0 and 65535, got {args.port}", logging.ERROR)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     if not 0 < args.keep_alive < math.inf:
         _say(
             f"--keep-alive must be a number of seconds above 0, got {args.keep_alive:g}",
             logging.ERROR,
         )
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     workers: int = getattr(args, "workers", 1)
     if workers != 1:
         from .workers import run_workers
@@ -104,10 +102,10 @@ def serve(
             )
         except ConfigError as exc:
             _say(f"configuration error: {exc}", logging.ERROR)
-            return EXIT_BAD_INPUT
+            return ExitCode.BAD_INPUT
         except StorageError as exc:
             _say(f"storage error: {exc}", logging.ERROR)
-            return EXIT_FAILURE
+            return ExitCode.FAILURE
         for notice in () if worker else runtime.notices:  # refused workdir settings, overrides
             _say(f"{notice.label}: {notice.text}", _NOTICE_LEVELS[notice.level])
         try:
@@ -123,7 +121,7 @@ def serve(
         except ConfigError as exc:  # a malformed --allow-host / --cors-origin / [server] entry
             _say(f"configuration error: {exc}", logging.ERROR)
             runtime.close()
-            return EXIT_BAD_INPUT
+            return ExitCode.BAD_INPUT
         config = ServerConfig(
             host=host,
             port=args.port if port is None else port,
@@ -146,12 +144,12 @@ def serve(
         except OSError as exc:
             _say(f"cannot listen on {host}:{config.port}: {exc.strerror or exc}", logging.ERROR)
             runtime.close()
-            return EXIT_FAILURE
+            return ExitCode.FAILURE
         except LifespanFailed as exc:
             _say(f"could not start: {exc}", logging.ERROR)
-            return EXIT_FAILURE
+            return ExitCode.FAILURE
         except KeyboardInterrupt:
             pass
     if not worker:
         _say("stopped")
-    return EXIT_OK
+    return ExitCode.OK

@@ -54,14 +54,12 @@ from typing import TYPE_CHECKING
 
 from ..core.errors import ConfigError, StorageError
 from ..core.runtime import Runtime
+from ..exit_codes import ExitCode
 from .app import DEFAULT_MAX_BODY, create_app
 
 if TYPE_CHECKING:
     from .http import HttpServer
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_BAD_INPUT = 2
 
 #: More worker deaths than this within RESTART_WINDOW_S seconds stop the server.
 MAX_RESTARTS = 5
@@ -149,10 +147,10 @@ def _check_settings(args: argparse.Namespace, host: str, token: str | None) -> i
         runtime = Runtime.open(config=args.config, data_dir=args.data_dir)
     except ConfigError as exc:
         _say(f"configuration error: {exc}", logging.ERROR)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     except StorageError as exc:
         _say(f"storage error: {exc}", logging.ERROR)
-        return EXIT_FAILURE
+        return ExitCode.FAILURE
     try:
         for notice in runtime.notices:
             level = logging.WARNING if notice.level == "warning" else logging.INFO
@@ -168,7 +166,7 @@ def _check_settings(args: argparse.Namespace, host: str, token: str | None) -> i
         )
     except ConfigError as exc:
         _say(f"configuration error: {exc}", logging.ERROR)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     finally:
         runtime.close()
     return None
@@ -192,7 +190,7 @@ class Supervisor:
     token: str | None
     count: int
     workers: dict[int, _Worker] = field(default_factory=dict)
-    exit_code: int = EXIT_OK
+    exit_code: int = ExitCode.OK
     stopping: bool = False
     announced: bool = False
 
@@ -232,10 +230,10 @@ class Supervisor:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self._close_all()
-        if self.unclean and self.exit_code == EXIT_OK:
+        if self.unclean and self.exit_code == ExitCode.OK:
             _say(f"a worker did not stop cleanly: {'; '.join(self.unclean)}", logging.ERROR)
-            self.exit_code = EXIT_FAILURE
-        if self.exit_code == EXIT_OK:
+            self.exit_code = ExitCode.FAILURE
+        if self.exit_code == ExitCode.OK:
             _say("stopped")
         return self.exit_code
 
@@ -317,7 +315,8 @@ class Supervisor:
                 f"worker {worker.pid} could not start ({how}); stopping the other workers",
                 logging.ERROR,
             )
-            self.exit_code = code if code in (EXIT_FAILURE, EXIT_BAD_INPUT) else EXIT_FAILURE
+            known = code in (ExitCode.FAILURE, ExitCode.BAD_INPUT)
+            self.exit_code = code if known else ExitCode.FAILURE
             self.stop()
             return
         now = time.monotonic()
@@ -331,7 +330,7 @@ class Supervisor:
                 "messages above for why they died",
                 logging.ERROR,
             )
-            self.exit_code = EXIT_FAILURE
+            self.exit_code = ExitCode.FAILURE
             self.stop()
             return
         _say(
@@ -351,13 +350,13 @@ class Supervisor:
         try:
             pid = os.fork()
             if pid == 0:  # pragma: no cover - runs in the worker (the tests see it over HTTP)
-                code = EXIT_FAILURE
+                code: int = ExitCode.FAILURE
                 try:
                     os.close(ready_r)
                     os.close(force_w)
                     code = self._worker_main(ready_w, force_r, blocked)
                 except KeyboardInterrupt:
-                    code = EXIT_OK
+                    code = ExitCode.OK
                 except BaseException as exc:
                     _say(f"worker {os.getpid()} failed: {type(exc).__name__}: {exc}", logging.ERROR)
                 finally:  # os._exit skips the interpreter's clean-up: flush what is held
@@ -458,7 +457,7 @@ def run_workers(args: argparse.Namespace, *, host: str, token: str | None, count
     """`--serve --workers N`: see the module docstring."""
     if count < 1:
         _say(f"--workers must be 1 or more, got {count}", logging.ERROR)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     why_not = spreads_connections()
     if why_not is not None:
         _say(
@@ -467,7 +466,7 @@ def run_workers(args: argparse.Namespace, *, host: str, token: str | None, count
             "Deploy).",
             logging.ERROR,
         )
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     failed = _check_settings(args, host, token)
     if failed is not None:
         return failed
@@ -477,5 +476,5 @@ def run_workers(args: argparse.Namespace, *, host: str, token: str | None, count
         busy = exc.errno == errno.EADDRINUSE
         hint = " (another program listens on it; choose another --port)" if busy else ""
         _say(f"cannot listen on {host}:{args.port}: {exc.strerror or exc}{hint}", logging.ERROR)
-        return EXIT_FAILURE
+        return ExitCode.FAILURE
     return Supervisor(args, host, token, count).run(reserved, port)

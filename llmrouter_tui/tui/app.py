@@ -153,9 +153,9 @@ class LLMRouterApp(OrderedKeys, App[None]):
         try:
             with where.open("a", encoding="utf-8") as log:
                 log.write("".join(traceback.format_exception(error)) if error else "unknown\n")
+            detail = f" Details: {where}"
         except OSError:
-            where = None  # type: ignore[assignment]
-        detail = f" Details: {where}" if where else ""
+            detail = ""
         name = type(error).__name__ if error else "error"
         self.bell()
         self._exit_renderables.append(

@@ -15,6 +15,7 @@ from textual.screen import Screen
 
 from ..core.errors import RouterError
 from ..core.export import export_markdown, write_export
+from .router_app import router_app
 
 
 def default_name(title: str, conversation_id: str) -> str:
@@ -43,7 +44,7 @@ def ask_and_export(screen: Screen[Any], conversation_id: str, title: str) -> Non
 
 
 async def _export(screen: Screen[object], conversation_id: str, path: Path) -> None:
-    store = screen.app.runtime.store  # type: ignore[attr-defined]
+    store = router_app(screen).runtime.store
     try:
         text = await asyncio.to_thread(export_markdown, store, conversation_id)
         await asyncio.to_thread(write_export, path, text)

@@ -9,9 +9,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_BAD_CONFIG = 2
+from ..exit_codes import ExitCode
+
 #: Textual repaints at most this often (its TEXTUAL_FPS, default 60, read when Textual is
 #: imported). A typed key waits for the next repaint slot: at 60 that wait was the largest
 #: part of the key echo while a reply streams (median 20 ms; 8 ms at 120, same CPU).
@@ -55,10 +54,10 @@ def run_app(args: argparse.Namespace) -> int:
                 )
             except ConfigError as exc:
                 print(f"llmrouter-tui: {exc}", file=sys.stderr)
-                return EXIT_BAD_CONFIG
+                return ExitCode.BAD_INPUT
             except StorageError as exc:
                 print(f"llmrouter-tui: {exc}", file=sys.stderr)
-                return EXIT_FAILURE
+                return ExitCode.FAILURE
             from .app import LLMRouterApp
 
             app = LLMRouterApp(runtime)
@@ -70,5 +69,5 @@ def run_app(args: argparse.Namespace) -> int:
                 runtime.close()
     except OSError as exc:  # the demo upstream could not listen
         print(f"llmrouter-tui: cannot start demo mode: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    return app.return_code or EXIT_OK
+        return ExitCode.FAILURE
+    return app.return_code or ExitCode.OK

@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Sparkline, Static
 from ...core.runtime import Runtime
 from ..evidence import spend_summary, usd
 from ..format import count, duration, ms_value, percent, rating_value
+from ..router_app import router_app
 from ..widgets.bar_chart import BarChart
 from ..widgets.key_footer import KeyFooter
 from ..widgets.leaderboard import LeaderboardPanel
@@ -116,7 +117,7 @@ class AnalyticsScreen(Screen[None]):
 
     @property
     def runtime(self) -> Runtime:
-        return self.app.runtime  # type: ignore[attr-defined]
+        return router_app(self).runtime
 
     def compose(self) -> ComposeResult:
         yield TopBar("analytics")
@@ -159,7 +160,7 @@ class AnalyticsScreen(Screen[None]):
         table = self.query_one("#an-table", DataTable)
         for key, label in TABLE_COLUMNS:
             table.add_column(label, key=key)
-        self.app.stats_changed.subscribe(self, self._stats_changed)  # type: ignore[attr-defined]
+        router_app(self).stats_changed.subscribe(self, self._stats_changed)
         self.refresh_stats()
 
     def on_resize(self, event: events.Resize) -> None:

@@ -37,6 +37,7 @@ from ...core.types import (
 from ..evidence import ReplyCost, budget_notice, current_auto_pick
 from ..format import ReplyMeta, error_headline
 from ..notices import key_problems, stored_error_text
+from ..router_app import router_app
 from ..widgets.chat_reply import ChatReply
 from ..widgets.conversation_view import ConversationView
 from ..widgets.key_footer import KeyFooter
@@ -229,7 +230,7 @@ class ChatScreen(Screen[None]):
 
     @property
     def runtime(self) -> Runtime:
-        return self.app.runtime  # type: ignore[attr-defined]
+        return router_app(self).runtime
 
     @property
     def view(self) -> ConversationView:
@@ -270,7 +271,7 @@ class ChatScreen(Screen[None]):
         self._show_intro()
         self._show_title()
         self.prompt.focus()
-        self.app.runtime_changed.subscribe(self, self._runtime_changed)  # type: ignore[attr-defined]
+        router_app(self).runtime_changed.subscribe(self, self._runtime_changed)
         self.sidebar.reload()
         self._load_history()
         self._open_last()
@@ -280,7 +281,7 @@ class ChatScreen(Screen[None]):
 
     def _apply_sidebar(self, width: int) -> None:
         """Show the sidebar as chosen (or by width when never chosen), if there is room."""
-        chosen = self.app.ui_state.sidebar  # type: ignore[attr-defined]
+        chosen = router_app(self).ui_state.sidebar
         wanted = width >= SIDEBAR_MIN_WIDTH if chosen is None else chosen
         show = wanted and width >= SIDEBAR_ROOM
         sidebar = self.sidebar
@@ -340,7 +341,7 @@ class ChatScreen(Screen[None]):
     def set_model(self, model: str) -> None:
         """Use `model` for the next requests and show it in the top bar."""
         self.model = model
-        self.app.current_model = model  # type: ignore[attr-defined]
+        router_app(self).current_model = model
 
     def _runtime_changed(self, runtime: Runtime) -> None:
         self._show_intro()
@@ -539,7 +540,7 @@ class ChatScreen(Screen[None]):
     def action_toggle_sidebar(self) -> None:
         sidebar = self.sidebar
         show = not sidebar.display
-        self.app.remember(sidebar=show)  # type: ignore[attr-defined]
+        router_app(self).remember(sidebar=show)
         sidebar.display = show
         if show:
             sidebar.reload()
@@ -756,7 +757,7 @@ class ChatScreen(Screen[None]):
         self.prompt.consume(text)
         self._show_banner(None)
         self.prompt.remember(text)
-        blind = bool(self.app.ui_state.blind_compare)  # type: ignore[attr-defined]
+        blind = bool(router_app(self).ui_state.blind_compare)
         swap = blind and self._compare_rng.random() < 0.5
 
         async def ended(outcome: CompareOutcome | None) -> None:

@@ -30,6 +30,7 @@ from ...core.auto import is_auto
 from ...core.compare import CompareEvent, compare_stream, new_compare_id, suggested_models
 from ...core.errors import RouterError
 from ...core.types import AttemptFailed, ChatRequest, Delta, Done, Failed, Restart, Result, Started
+from ..router_app import router_app
 from ..widgets.compare_reply import CompareReply
 from ..widgets.key_footer import KeyFooter
 from ..workers import background
@@ -184,7 +185,7 @@ class CompareScreen(Screen[CompareOutcome]):
 
     @property
     def runtime(self) -> Runtime:
-        return self.app.runtime  # type: ignore[attr-defined]
+        return router_app(self).runtime
 
     # ---- layout ------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from ...core.errors import ConfigError, RouterError
 from ...core.runtime import Runtime
 from ...core.templates import Template, TemplateSet
 from ..messages import TemplateChosen, TemplateEdit
+from ..router_app import router_app
 from ..widgets.key_footer import KeyFooter
 from ..widgets.top_bar import TopBar
 
@@ -70,7 +71,7 @@ class TemplatesScreen(Screen[None]):
 
     @property
     def runtime(self) -> Runtime:
-        return self.app.runtime  # type: ignore[attr-defined]
+        return router_app(self).runtime
 
     def compose(self) -> ComposeResult:
         yield TopBar("templates")
@@ -97,7 +98,7 @@ class TemplatesScreen(Screen[None]):
     def on_mount(self) -> None:
         self._fill_tree()
         self.set_interval(RELOAD_EVERY_S, self._check_files, name="templates-reload")
-        self.app.runtime_changed.subscribe(self, lambda _rt: self._fill_tree())  # type: ignore[attr-defined]
+        router_app(self).runtime_changed.subscribe(self, lambda _rt: self._fill_tree())
         self.query_one("#tpl-tree", Tree).focus()
 
     def on_screen_resume(self) -> None:

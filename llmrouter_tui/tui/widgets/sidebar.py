@@ -17,6 +17,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from .._css import sibling_tcss
+from ..router_app import router_app
 from ..workers import background
 
 #: Columns of a list row that are not title: the "▶ " marker and a scrollbar.
@@ -97,7 +98,7 @@ class ConversationSidebar(Vertical):
     @background("list the conversations", group="conversation-list")
     async def reload(self) -> None:
         """Re-read the list from the store (in a thread) and show it."""
-        store = self.app.runtime.store  # type: ignore[attr-defined]
+        store = router_app(self).runtime.store
         search = self.search_text.strip() or None
         rows = await asyncio.to_thread(store.conversations.list, search)
         self.show_rows(rows)
