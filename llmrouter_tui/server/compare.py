@@ -9,7 +9,7 @@ names a reply's model or provider (BLIND_HIDDEN) until the vote: /prefer's answe
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..core.auto import is_auto
@@ -22,21 +22,7 @@ from ..core.types import Result
 from .asgi import HTTPError
 from .results import ChatStreamShape, failure_detail, failure_status, record, sse
 from .validation import field_error
-
-SIDES = ("a", "b")
-
-#: Record fields that name a reply's model or provider: a blind compare leaves them out.
-BLIND_HIDDEN = (
-    "model_used",
-    "requested_model",
-    "provider",
-    "attempts",
-    "notice",
-    "auto_reason",
-    "error",
-)
-#: The same for the `start` event of a streamed reply.
-BLIND_HIDDEN_START = ("model", "requested_model", "notice")
+from .wire_shapes import BLIND_HIDDEN, BLIND_HIDDEN_START, SIDES, CompareEnd, CompareOpening
 
 
 def choose_models(
@@ -77,7 +63,7 @@ def shuffled(models: tuple[str, str]) -> tuple[str, str]:
     return (models[1], models[0]) if secrets.randbelow(2) else models
 
 
-def blind_record(data: dict[str, Any]) -> dict[str, Any]:
+def blind_record(data: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in data.items() if key not in BLIND_HIDDEN}
 
 
@@ -120,7 +106,7 @@ def both_failed(
 
 def opening_event(compare_id: str, models: Sequence[str], blind: bool) -> bytes:
     """The first event of a streamed compare."""
-    event: dict[str, Any] = {"type": "compare", "compare_id": compare_id, "blind": blind}
+    event: CompareOpening = {"type": "compare", "compare_id": compare_id, "blind": blind}
     if not blind:
         event["models"] = list(models)
     return sse(event)
@@ -128,7 +114,8 @@ def opening_event(compare_id: str, models: Sequence[str], blind: bool) -> bytes:
 
 def closing_event(compare_id: str) -> bytes:
     """The last event, once both sides finished (its absence: the stream broke)."""
-    return sse({"type": "end", "compare_id": compare_id})
+    end: CompareEnd = {"type": "end", "compare_id": compare_id}
+    return sse(end)
 
 
 class CompareSideShape(ChatStreamShape):
@@ -140,7 +127,7 @@ class CompareSideShape(ChatStreamShape):
         self._side = side
         self._blind = blind
 
-    def event(self, payload: dict[str, Any]) -> bytes:
+    def event(self, payload: Mapping[str, Any]) -> bytes:
         tagged = {"type": payload["type"], "side": self._side, **payload}
         if self._blind:
             tagged = _blinded(tagged)

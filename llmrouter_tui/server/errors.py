@@ -13,6 +13,7 @@ from typing import Any
 from ..core.errors import BudgetExceeded
 from .asgi import HTTPError, dumps, send_json
 from .types import Send
+from .wire_shapes import OpenAIErrorObject
 
 OPENAI_PREFIX = "/v1"
 
@@ -50,7 +51,7 @@ def is_openai_path(path: str) -> bool:
 
 def error_object(
     status: int, message: str, code: str | None = None, param: str | None = None
-) -> dict[str, Any]:
+) -> OpenAIErrorObject:
     """OpenAI's `error` object, so stock clients show the message."""
     return {
         "message": message,

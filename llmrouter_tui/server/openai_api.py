@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, cast, get_args
 
 from ..core.params import params_from_openai
 from ..core.redact import Redactor
@@ -18,11 +18,24 @@ from .errors import error_object
 from .parameters import check_v1_fields
 from .results import failure_detail, failure_status, record, sse
 from .validation import bad, opt_bool, opt_int, opt_number, opt_str, require_object
+from .wire_shapes import (
+    AssistantMessage,
+    ChatCompletion,
+    ChatCompletionChunkBody,
+    ChunkDelta,
+    FinishReason,
+    Model,
+    ModelList,
+    StreamError,
+    ToolCall,
+    ToolCallChunk,
+    Usage,
+)
 
-EXTRA_FIELD = "x_llmrouter"
+EXTRA_FIELD: Final = "x_llmrouter"
 DONE_EVENT = b"data: [DONE]\n\n"
 
-_FINISH = {"stop", "length", "content_filter", "tool_calls"}
+_FINISH = frozenset(get_args(FinishReason))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +79,12 @@ def parse_v1(body: Any, default_model: str) -> V1Input:
     return V1Input(chat, bool(opt_bool(body, "stream")), include_usage)
 
 
-def _finish(result: Result) -> str:
+def _finish(result: Result) -> FinishReason:
     reason = result.finish_reason or "stop"
-    return reason if reason in _FINISH else "stop"
+    return cast(FinishReason, reason) if reason in _FINISH else "stop"
 
 
-def _usage(result: Result) -> dict[str, Any]:
+def _usage(result: Result) -> Usage:
     """OpenAI's usage object, plus `estimated` (our count, not the provider's, for some of it)."""
     usage = result.usage
     return {
@@ -83,29 +96,30 @@ def _usage(result: Result) -> dict[str, Any]:
 
 
 def _details(result: Result, redactor: Redactor) -> dict[str, Any]:
-    data = record(result, redactor)
+    data = cast(dict[str, Any], record(result, redactor))  # RouterDetails: it, less the text
     data.pop("response_text", None)
     return data
 
 
-def _message(result: Result) -> dict[str, Any]:
+def _message(result: Result) -> AssistantMessage:
     """The assistant message: `content` null when the model only called tools (as OpenAI)."""
     if not result.tool_calls:
         return {"role": "assistant", "content": result.response_text}
     return {
         "role": "assistant",
         "content": result.response_text or None,
-        "tool_calls": [call.as_dict() for call in result.tool_calls],
+        # The core's as_dict is OpenAI's tool call (wire_shapes.ToolCall), typed loosely there.
+        "tool_calls": cast(list[ToolCall], [call.as_dict() for call in result.tool_calls]),
     }
 
 
-def completion(result: Result, redactor: Redactor) -> dict[str, Any]:
+def completion(result: Result, redactor: Redactor) -> ChatCompletion:
     """A `chat.completion` object for a successful Result."""
     return {
         "id": f"chatcmpl-{result.prompt_id}",
         "object": "chat.completion",
         "created": int(time.time()),
-        "model": result.model_used,
+        "model": result.model_used or result.requested_model,  # set on every answer
         "choices": [
             {
                 "index": 0,
@@ -120,7 +134,7 @@ def completion(result: Result, redactor: Redactor) -> dict[str, Any]:
     }
 
 
-def model_object(row: dict[str, Any]) -> dict[str, Any]:
+def model_object(row: dict[str, Any]) -> Model:
     """One `model` object; our details (capabilities included) under `x_llmrouter`."""
     return {
         "id": row["id"],
@@ -143,7 +157,7 @@ def listed(row: dict[str, Any]) -> bool:
     return row["catalog_status"] != "retired"
 
 
-def model_list(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def model_list(rows: list[dict[str, Any]]) -> ModelList:
     """A `list` of `model` objects: `auto` and every catalog model that is not retired."""
     return {"object": "list", "data": [model_object(row) for row in rows if listed(row)]}
 
@@ -159,7 +173,7 @@ class OpenAIStreamShape:
         self._model = ""
         self._created = int(time.time())
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+    def _chunk(self, delta: ChunkDelta, finish: FinishReason | None) -> ChatCompletionChunkBody:
         return {
             "id": self._id,
             "object": "chat.completion.chunk",
@@ -178,7 +192,8 @@ class OpenAIStreamShape:
         return sse(self._chunk({"content": text}, None))
 
     def tool_call(self, delta: ToolCallDelta) -> bytes:
-        return sse(self._chunk({"tool_calls": [delta.as_openai()]}, None))
+        piece = cast(ToolCallChunk, delta.as_openai())  # the core's dict is OpenAI's chunk
+        return sse(self._chunk({"tool_calls": [piece]}, None))
 
     def done(self, result: Result) -> bytes:
         self._model = result.model_used or self._model
@@ -198,11 +213,10 @@ class OpenAIStreamShape:
 
     def failed(self, result: Result) -> bytes:
         status = failure_status(result)
-        return sse(
-            {
-                "error": error_object(
-                    status, failure_detail(result, self._redactor), result.error_kind
-                ),
-                EXTRA_FIELD: _details(result, self._redactor),
-            }
-        )
+        event: StreamError = {
+            "error": error_object(
+                status, failure_detail(result, self._redactor), result.error_kind
+            ),
+            EXTRA_FIELD: _details(result, self._redactor),
+        }
+        return sse(event)

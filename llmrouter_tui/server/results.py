@@ -4,13 +4,22 @@ and what happens when the client leaves before a whole reply is ready."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Mapping
+from typing import Any, TypeVar, cast
 
 from ..core.redact import Redactor
 from ..core.types import Result, Started, ToolCallDelta
 from .asgi import HTTPError, dumps
 from .types import Receive
+from .wire_shapes import (
+    ChatResult,
+    DeltaEvent,
+    DoneEvent,
+    ErrorEvent,
+    StartEvent,
+    ToolCallChunk,
+    ToolCallEvent,
+)
 
 #: Result.error_kind -> HTTP status for a request that failed for good.
 FAILURE_STATUS: dict[str, int] = {
@@ -30,9 +39,11 @@ def failure_detail(result: Result, redactor: Redactor) -> str:
     return redactor.text(result.error or "the request failed")
 
 
-def record(result: Result, redactor: Redactor) -> dict[str, Any]:
+def record(result: Result, redactor: Redactor) -> ChatResult:
     """The full result record as JSON-ready data, keys removed from error texts."""
-    return redactor.record(result.as_dict())
+    # Result.as_dict is the core's (typed loosely there); its fields are wire_shapes.ChatResult,
+    # as tests/test_wire_shapes.py checks on every route.
+    return cast(ChatResult, redactor.record(result.as_dict()))
 
 
 def failure_error(result: Result, redactor: Redactor) -> HTTPError:
@@ -117,38 +128,43 @@ class ChatStreamShape:
     def __init__(self, redactor: Redactor) -> None:
         self._redactor = redactor
 
-    def event(self, payload: dict[str, Any]) -> bytes:
+    def event(self, payload: Mapping[str, Any]) -> bytes:
         return sse(payload)
 
     def opening(self, model: str, started: Started | None, text_first: bool = True) -> bytes:
-        return self.event(
-            {
-                "type": "start",
-                "prompt_id": started.prompt_id if started else None,
-                "requested_model": started.requested_model if started else None,
-                "model": model,
-                "notice": started.notice if started else None,
-            }
-        )
+        start: StartEvent = {
+            "type": "start",
+            "prompt_id": started.prompt_id if started else None,
+            "requested_model": started.requested_model if started else None,
+            "model": model,
+            "notice": started.notice if started else None,
+        }
+        return self.event(start)
 
     def delta(self, text: str) -> bytes:
-        return self.event({"type": "delta", "text": text})
+        delta: DeltaEvent = {"type": "delta", "text": text}
+        return self.event(delta)
 
     def tool_call(self, delta: ToolCallDelta) -> bytes:
-        return self.event({"type": "tool_call", "tool_call": delta.as_openai()})
+        # The core's dict is OpenAI's streamed tool-call entry (wire_shapes.ToolCallChunk).
+        piece: ToolCallEvent = {
+            "type": "tool_call",
+            "tool_call": cast(ToolCallChunk, delta.as_openai()),
+        }
+        return self.event(piece)
 
     def done(self, result: Result) -> bytes:
-        return self.event({"type": "done", "result": record(result, self._redactor)})
+        done: DoneEvent = {"type": "done", "result": record(result, self._redactor)}
+        return self.event(done)
 
     def failed(self, result: Result) -> bytes:
-        return self.event(
-            {
-                "type": "error",
-                "error": {
-                    "status": failure_status(result),
-                    "kind": result.error_kind,
-                    "message": failure_detail(result, self._redactor),
-                },
-                "result": record(result, self._redactor),
-            }
-        )
+        failed: ErrorEvent = {
+            "type": "error",
+            "error": {
+                "status": failure_status(result),
+                "kind": result.error_kind,
+                "message": failure_detail(result, self._redactor),
+            },
+            "result": record(result, self._redactor),
+        }
+        return self.event(failed)

@@ -1,9 +1,13 @@
-"""Turn /chat and /rate inputs (query string + JSON body) into checked values.
+"""Turn /chat, /compare, /rate and /prefer inputs (query string + JSON body) into checked
+values.
 
-Every check names the field it rejects (and sets the error's `param` to it). Unknown body
-fields are ignored, as the original FastAPI app did, so old scripts that send extra keys keep
-working; OpenAI parameters /chat does not take (tools, n, logit_bias…) are refused by name,
-never dropped (see parameters.PARAMETERS).
+The fields, their types, bounds and wording are the wire shapes' (wire_shapes.py): each body is
+checked by its shape's Checker and only the declared fields are read from what it returns.
+What is here is what a declaration cannot say: the query string, the legacy forms, and checks
+across fields. Every check names the field it rejects (and sets the error's `param` to it).
+Unknown body fields are ignored, as the original FastAPI app did, so old scripts that send
+extra keys keep working; OpenAI parameters /chat does not take (tools, n, logit_bias…) are
+refused by name, never dropped (see parameters.PARAMETERS).
 """
 
 from __future__ import annotations
@@ -21,35 +25,20 @@ from ..core.templates import TemplateSet
 from ..core.types import ChatRequest
 from .asgi import HTTPError, Request
 from .parameters import BY_NAME, CHAT_PARAMETERS, FieldRefused, refusal_message
+from .wire_check import FieldProblem, checker, type_name
+from .wire_shapes import ChatRequest as ChatShape
+from .wire_shapes import CompareRequest, PreferRequest, RateFeedback, RateRequest
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 
 
-def _type_name(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
-
-
-# Request fields an error may name in `param` (the OpenAI parameters, /chat's own, and those
-# of /rate, /compare and /prefer).
+# Request fields an error may name in `param`: the OpenAI parameters and every field of the
+# request shapes, but not the legacy `template` (the core's "template 'ID' needs values…" is
+# about the template, not that field).
+_SHAPES = (ChatShape, CompareRequest, RateRequest, RateFeedback, PreferRequest)
 _FIELDS = frozenset(
-    {
-        *BY_NAME,
-        *("prompt", "template_id", "template_vars", "system", "prompt_id", "rating", "feedback"),
-        *("models", "blind", "prompt_a", "prompt_b", "outcome", "compare_id"),
-    }
+    {*BY_NAME, *(name for shape in _SHAPES for name in checker(shape).names)} - {"template"}
 )
 _FIELD_PATH = re.compile(r"[A-Za-z_]\w*(?:\[\d+\]|\.[A-Za-z_]\w*)*")
 
@@ -87,7 +76,15 @@ def input_error(exc: InputError, redactor: Redactor) -> HTTPError:
 
 def bad(field: str, expected: str, value: object) -> HTTPError:
     """400 naming the field, what it must be and what was sent."""
-    return field_error(400, f"{field} must be {expected}; got {_type_name(value)}", param_of(field))
+    return field_error(400, f"{field} must be {expected}; got {type_name(value)}", param_of(field))
+
+
+def checked(shape: Any, body: Mapping[str, Any]) -> dict[str, Any]:
+    """`body`'s declared fields, checked against `shape` (a 400 naming the field at fault)."""
+    try:
+        return checker(shape).check(body)
+    except FieldProblem as problem:
+        raise field_error(400, str(problem), problem.path) from None
 
 
 def opt_str(body: Mapping[str, Any], field: str) -> str | None:
@@ -162,20 +159,13 @@ def require_object(body: Any, what: str) -> dict[str, Any]:
     return body
 
 
-def template_vars(body: Mapping[str, Any]) -> dict[str, str]:
-    raw = body.get("template_vars")
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise bad("template_vars", "an object of name: value", raw)
-    values: dict[str, str] = {}
-    for name, value in raw.items():
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise bad(f"template_vars.{name}", "a string or a number", value)
-        values[name] = value if isinstance(value, str) else str(value)
-    return values
+def template_vars(raw: Mapping[str, str | float | None] | None) -> dict[str, str]:
+    """Checked template_vars as text (null values left out)."""
+    return {
+        name: value if isinstance(value, str) else str(value)
+        for name, value in (raw or {}).items()
+        if value is not None
+    }
 
 
 def legacy_template_vars(
@@ -242,22 +232,25 @@ def parse_chat(
     templates: TemplateSet,
     default_model: str,
     endpoint: str = _CHAT,
+    shape: Any = ChatShape,
 ) -> ChatInput:
-    """/chat: query `model`, `ignore_cache`, `stream` plus the JSON body."""
+    """/chat: query `model`, `ignore_cache`, `stream` plus the JSON body (checked against
+    `shape`: /compare's is the /chat body with models instead of model)."""
     body = require_object(body, "with prompt, template_id or messages")
-    model = merge("model", request.query_value("model"), opt_str(body, "model"))
+    fields = checked(shape, body)
+    model = merge("model", request.query_value("model"), fields.get("model"))
     _chat_refusals(body, model if model is not None else default_model, endpoint)
-    max_tokens = opt_int(body, "max_completion_tokens")
+    max_tokens = opt_int(body, "max_completion_tokens")  # an OpenAI parameter (its own table)
     if max_tokens is None:
-        max_tokens = opt_int(body, "max_tokens")
+        max_tokens = fields.get("max_tokens")
     ignore_cache = merge(
-        "ignore_cache", query_bool(request, "ignore_cache"), opt_bool(body, "ignore_cache")
+        "ignore_cache", query_bool(request, "ignore_cache"), fields.get("ignore_cache")
     )
-    stream = merge("stream", query_bool(request, "stream"), opt_bool(body, "stream"))
-    prompt = opt_str(body, "prompt")
-    template_id = opt_str(body, "template_id")
-    legacy = opt_str(body, "template")
-    values = template_vars(body)
+    stream = merge("stream", query_bool(request, "stream"), fields.get("stream"))
+    prompt = fields.get("prompt")
+    template_id = fields.get("template_id")
+    legacy = fields.get("template")
+    values = template_vars(fields.get("template_vars"))
     if legacy is not None:
         if template_id is not None:
             raise HTTPError(400, "give template_id or the legacy template field, not both")
@@ -265,26 +258,17 @@ def parse_chat(
         if prompt is not None:
             values = legacy_template_vars(templates, legacy, prompt, values)
             prompt = None
-    messages = body.get("messages")
-    if messages is not None and not isinstance(messages, list):
-        raise bad("messages", "an array of {role, content} objects", messages)
-    for index, item in enumerate(messages or ()):
-        if not isinstance(item, dict):
-            raise bad(f"messages[{index}]", "an object with role and content", item)
-        for key in ("role", "content"):
-            if not isinstance(item.get(key), str):
-                raise bad(f"messages[{index}].{key}", "a string", item.get(key))
     chat = ChatRequest(
         model=model,
         prompt=prompt,
         template_id=template_id,
         template_vars=values,
-        messages=messages,
-        system=opt_str(body, "system"),
-        temperature=opt_number(body, "temperature"),
+        messages=fields.get("messages"),
+        system=fields.get("system"),
+        temperature=fields.get("temperature"),
         max_tokens=max_tokens,
         ignore_cache=bool(ignore_cache),
-        conversation_id=opt_str(body, "conversation_id"),
+        conversation_id=fields.get("conversation_id"),
         source="serve",
         params=params_from_openai(
             {p.name: body[p.name] for p in CHAT_PARAMETERS if p.name in body}
@@ -323,22 +307,20 @@ def parse_rate(request: Request, body: Any) -> RateInput:
             raise HTTPError(400, "score is required (query parameter, 1 to 5)")
         extra: dict[str, Any] = {}
         if body is not None:
-            extra = require_object(body, "with an optional feedback")
+            extra = checked(RateFeedback, require_object(body, "with an optional feedback"))
         return RateInput(
             prompt_id=prompt_id,
             rating=_score_from_query(raw_score, score_name),
-            feedback=merge("feedback", request.query_value("feedback"), opt_str(extra, "feedback")),
-            model=merge("model", request.query_value("model"), opt_str(extra, "model")),
+            feedback=merge("feedback", request.query_value("feedback"), extra.get("feedback")),
+            model=merge("model", request.query_value("model"), extra.get("model")),
         )
     body = require_object(body, "with prompt_id and rating, or use ?prompt_id=&score=")
-    prompt_id = opt_str(body, "prompt_id")
-    if not prompt_id:
-        raise HTTPError(400, "prompt_id is required")
-    rating = body.get("rating", body.get("score"))
-    if rating is None:
-        raise HTTPError(400, "rating is required (a whole number from 1 to 5)")
-    model = opt_str(body, "model")
-    return RateInput(prompt_id, rating, opt_str(body, "feedback"), model or None)
+    if body.get("rating") is None and "score" in body:
+        body = {**body, "rating": body["score"]}  # the original's name for it
+    fields = checked(RateRequest, body)
+    return RateInput(
+        fields["prompt_id"], fields["rating"], fields.get("feedback"), fields.get("model") or None
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,24 +334,15 @@ class CompareInput:
     blind: bool
 
 
-def _compare_models(body: Mapping[str, Any]) -> tuple[str, str] | None:
-    raw = body.get("models")
+def _compare_models(raw: list[str] | None) -> tuple[str, str] | None:
+    """The two models (declared as two model ids); also not blank, not the same twice."""
     if raw is None:
         return None
-    if not isinstance(raw, list) or len(raw) != 2:
-        got = f"{len(raw)} items" if isinstance(raw, list) else _type_name(raw)
-        raise field_error(
-            400,
-            "models must be an array of two model ids ([a, b]), or left out for auto's two "
-            f"best; got {got}",
-            "models",
-        )
     for index, model in enumerate(raw):
-        if not isinstance(model, str) or not model.strip():
-            got = "an empty string" if isinstance(model, str) else _type_name(model)
+        if not model.strip():
             raise field_error(
                 400,
-                f"models[{index}] must be a model id (GET /models lists them); got {got}",
+                f"models[{index}] must be a model id (GET /models lists them); got a blank string",
                 f"models[{index}]",
             )
     first, second = raw[0].strip(), raw[1].strip()
@@ -395,12 +368,17 @@ def parse_compare(
             "its two best)",
             "model",
         )
-    models = _compare_models(body)
-    blind = bool(opt_bool(body, "blind"))
+    fields = checked(CompareRequest, body)
+    models = _compare_models(fields.get("models"))
     chat = parse_chat(
-        request, body, templates, models[0] if models else default_model, "POST /compare"
+        request,
+        body,
+        templates,
+        models[0] if models else default_model,
+        "POST /compare",
+        CompareRequest,
     )
-    return CompareInput(chat.request, chat.stream, models, blind)
+    return CompareInput(chat.request, chat.stream, models, bool(fields.get("blind")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,29 +392,19 @@ class PreferInput:
     compare_id: str | None
 
 
-def _required_str(body: Mapping[str, Any], field: str, what: str) -> str:
-    value = opt_str(body, field)
-    if not value:
-        raise field_error(400, f"{field} is required: {what}", field)
-    return value
-
-
 def parse_prefer(body: Any) -> PreferInput:
     """/prefer: {prompt_a, prompt_b, outcome, feedback?, compare_id?}."""
-    body = require_object(body, "with prompt_a, prompt_b and outcome")
-    prompt_a = _required_str(body, "prompt_a", "the prompt_id of the first reply (a)")
-    prompt_b = _required_str(body, "prompt_b", "the prompt_id of the second reply (b)")
-    if prompt_a == prompt_b:
+    fields = checked(PreferRequest, require_object(body, "with prompt_a, prompt_b and outcome"))
+    if fields["prompt_a"] == fields["prompt_b"]:
         raise field_error(
             400,
             "prompt_b must differ from prompt_a: a preference compares two different replies",
             "prompt_b",
         )
-    outcome = _required_str(
-        body,
-        "outcome",
-        'which reply was better: "a", "b", "tie" or "both_bad"',
-    )
     return PreferInput(
-        prompt_a, prompt_b, outcome, opt_str(body, "feedback"), opt_str(body, "compare_id")
+        fields["prompt_a"],
+        fields["prompt_b"],
+        fields["outcome"],
+        fields.get("feedback"),
+        fields.get("compare_id"),
     )
