@@ -3,7 +3,6 @@ against independent reference computations, preferences recorded exactly once ev
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import math
@@ -12,7 +11,7 @@ import sqlite3
 import stat
 import statistics
 from collections.abc import Iterator
-from contextlib import aclosing
+from contextlib import aclosing, closing
 from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -21,6 +20,7 @@ from typing import Any
 
 import pytest
 from conftest import fake_settings
+from waiting import until
 
 from llmrouter_tui.core.compare import compare, compare_stream
 from llmrouter_tui.core.errors import InputError, UnknownPromptError
@@ -399,11 +399,14 @@ async def test_compare_collects_both_results_and_cancels_cleanly(runtime: Runtim
         async for item in items:
             if isinstance(item.event, Delta):
                 break  # the caller goes away mid-answer
-    await asyncio.sleep(0.05)
-    rows = sqlite3.connect(runtime.store.path).execute(
-        "SELECT status FROM requests WHERE prompt = 'stop early please'"
-    )
-    assert sorted(r[0] for r in rows) == ["cancelled", "cancelled"]
+
+    def statuses() -> list[str]:
+        with closing(sqlite3.connect(runtime.store.path)) as conn:
+            query = "SELECT status FROM requests WHERE prompt = 'stop early please'"
+            return sorted(r[0] for r in conn.execute(query))
+
+    await until(lambda: len(statuses()) == 2, "both sides' records")
+    assert statuses() == ["cancelled", "cancelled"]
     with pytest.raises(InputError, match="exactly two models"):
         await compare(runtime.router, request, (GROQ,))
 
@@ -429,7 +432,7 @@ def test_upgrading_a_version_3_database_keeps_its_ratings(tmp_path: Path):
     conn.close()
     with Store(tmp_path) as s:
         assert s._conn is not None
-        assert s._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert s._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
         board = {r["model"]: r for r in s.leaderboard()}
         assert board[GROQ]["mean_rating"] == 5.0 and board[GEMINI]["mean_rating"] == 2.0
         assert [r["model"] for r in s.leaderboard("commit_message")] == [GROQ]

@@ -129,3 +129,93 @@ def test_caller_faults_do_not_trip_the_breaker():
     breaker.record_failure("k", "bad_request")
     breaker.record_failure("k", "content_filter")
     assert breaker.state("k") == "closed"
+
+
+# ---- a breaker shared by the processes on one data directory ---------------------------------
+
+
+class SharedTable:
+    """`SharedCircuits` in memory: what core.breaker_board keeps in SQLite, without the I/O."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.rows: dict[str, float] = {}
+
+    def remaining_s(self, key: str) -> float | None:
+        until = self.rows.get(key)
+        return None if until is None else max(0.0, until - self.clock())
+
+    def keys(self) -> list[str]:
+        return list(self.rows)
+
+    def opened(self, key: str, cooldown_s: float) -> None:
+        self.rows[key] = self.clock() + cooldown_s
+
+    def closed(self, key: str) -> None:
+        self.rows.pop(key, None)
+
+
+def shared_pair(
+    failures: int = 2, cooldown: float = 30
+) -> tuple[FakeClock, CircuitBreaker, CircuitBreaker]:
+    clock = FakeClock()
+    table = SharedTable(clock)
+    first, second = (
+        CircuitBreaker(failures, cooldown, clock),
+        CircuitBreaker(failures, cooldown, clock),
+    )
+    first.share(table)
+    second.share(table)
+    return clock, first, second
+
+
+def test_a_circuit_one_process_opens_is_open_in_the_other():
+    clock, first, second = shared_pair()
+    assert second.state("k") == "closed"
+    first.record_failure("k", "server_error")
+    assert second.state("k") == "closed"  # one failure is not enough anywhere
+    first.record_failure("k", "server_error")
+    assert second.state("k") == "open" and not second.allow("k")
+    assert second.remaining_s("k") == pytest.approx(30)
+    assert second.snapshot() == {"k": {"state": "open", "remaining_s": 30.0}}
+    clock.now += 31
+    assert second.allow("k")  # each process probes once after the cooldown
+    assert not second.allow("k")
+
+
+def test_a_probe_that_succeeds_elsewhere_closes_the_circuit_everywhere():
+    clock, first, second = shared_pair(failures=1)
+    first.record_failure("k", "timeout")
+    assert second.state("k") == "open"
+    clock.now += 31
+    assert second.allow("k")
+    second.record_success("k")
+    assert second.state("k") == "closed"
+    assert first.state("k") == "closed"  # the opener hears the model is back
+
+
+def test_a_failed_probe_elsewhere_reopens_for_the_full_cooldown():
+    clock, first, second = shared_pair(failures=1)
+    first.record_failure("k", "timeout")
+    clock.now += 31
+    assert second.allow("k")
+    second.record_failure("k", "timeout")  # the probe failed: reopened and shared
+    assert first.state("k") == "open"
+    assert first.remaining_s("k") == pytest.approx(30)
+
+
+def test_caller_faults_in_one_process_open_nothing_anywhere():
+    _, first, second = shared_pair(failures=1)
+    first.record_failure("k", "bad_request")
+    assert second.state("k") == "closed" and second.snapshot() == {}
+
+
+def test_a_circuit_that_closed_long_ago_is_not_reopened_by_its_old_row():
+    clock, first, second = shared_pair(failures=1)
+    first.record_failure("k", "timeout")
+    assert second.state("k") == "open"
+    clock.now += 3600  # nobody asked for the model meanwhile; its row remains
+    assert second.state("k") == "half_open"  # it saw the circuit open: it probes first
+    third = CircuitBreaker(1, 30, clock)
+    third.share(second._shared)  # type: ignore[arg-type]
+    assert third.state("k") == "closed"  # never saw it open: the old row says nothing

@@ -558,3 +558,54 @@ def test_storage_warnings_reach_the_hook_and_the_rating(store: Store):
     (warning,) = record["warnings"]
     assert str(ratings_log) in warning and "the rating was kept" in warning
     assert heard == [warning]
+
+
+# ---- schema version 5: circuit-breaker state shared through the database ----------------------
+
+
+def test_a_version_4_database_is_upgraded_to_5_with_its_data(tmp_path: Path):
+    path = tmp_path / "llmrouter.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate(conn, path, MIGRATIONS[:4]) == 4  # as the previous release left it
+    conn.execute(
+        "INSERT INTO requests (prompt_id, created_at, requested_model, prompt, response, "
+        "latency_ms, status) VALUES ('from-v4', '2026-11-30T00:00:00+00:00', 'm', 'p', 'r', 1, "
+        "'ok')"
+    )
+    conn.close()
+    with Store(tmp_path) as upgraded:
+        assert upgraded.get_request("from-v4") is not None
+        upgraded.breaker_board(refresh_s=0).opened("groq:m", 30)
+        upgraded.writer.drain()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    ((model, until, pid),) = conn.execute("SELECT model, open_until, pid FROM breaker_state")
+    conn.close()
+    assert model == "groq:m" and until > 0 and pid == os.getpid()
+
+
+def test_two_stores_on_one_data_dir_share_an_open_circuit(tmp_path: Path):
+    with Store(tmp_path) as one, Store(tmp_path) as two:
+        mine, theirs = one.breaker_board(refresh_s=0), two.breaker_board(refresh_s=0)
+        assert theirs.remaining_s("groq:m") is None
+        mine.opened("groq:m", 30)
+        one.writer.drain()  # committed by the writer thread
+        left = theirs.remaining_s("groq:m")
+        assert left is not None and 25 < left <= 30
+        assert list(theirs.keys()) == ["groq:m"]
+        theirs.closed("groq:m")
+        two.writer.drain()
+        assert mine.remaining_s("groq:m") is None
+
+
+def test_a_cached_breaker_read_is_not_a_query_per_call(tmp_path: Path):
+    with Store(tmp_path) as one, Store(tmp_path) as two:
+        clock = [0.0]
+        theirs = two.breaker_board()
+        theirs._monotonic = lambda: clock[0]  # type: ignore[method-assign]
+        assert theirs.remaining_s("groq:m") is None  # read now, kept for REFRESH_S
+        one.breaker_board().opened("groq:m", 30)
+        one.writer.drain()
+        assert theirs.remaining_s("groq:m") is None  # still the snapshot
+        clock[0] += 1.0
+        assert theirs.remaining_s("groq:m") is not None

@@ -1,8 +1,9 @@
 """The SQLite database under `<data_dir>/llmrouter.db`: opening it safely and migrating its schema.
 
 The file is meant to be queried by people too (`sqlite3 llmrouter.db`, Datasette, …).
-Schema version 4 (`PRAGMA user_version`; version 2 added the two `tool_calls` columns,
-version 3 conversation branches, version 4 costs, daily summaries and preferences):
+Schema version 5 (`PRAGMA user_version`; version 2 added the two `tool_calls` columns,
+version 3 conversation branches, version 4 costs, daily summaries and preferences, version 5
+circuit-breaker state shared by the processes on one data directory):
 
 requests — one row per routed request, successful or not
     prompt_id TEXT PRIMARY KEY, created_at TEXT (UTC ISO-8601), conversation_id,
@@ -65,6 +66,12 @@ preferences — the latest preference per pair of replies (a compare)
 preference_events — every preference ever given (history; same columns without pair_key)
 preference_stats — preference counts per template ('' = none) and model pair (model_a <
     model_b; same-model pairs are not counted): a_wins, b_wins, ties, both_bad
+
+Version 5 (issue 15: several workers on one data directory):
+breaker_state — models a process found failing, so every process skips them until the
+    cooldown ends: model PRIMARY KEY (provider:model), open_until REAL (epoch s; after it one
+    probe per process is let through), opened_at REAL (epoch s), pid INTEGER (the process
+    that opened it). A probe that succeeds deletes the row.
 """
 
 from __future__ import annotations
@@ -336,8 +343,18 @@ _V4: tuple[str, ...] = (
     ) WITHOUT ROWID""",
 )
 
+# Several workers on one data directory (issue 15): one process's open circuit is everyone's.
+_V5: tuple[str, ...] = (
+    """CREATE TABLE breaker_state (
+        model TEXT PRIMARY KEY,
+        open_until REAL NOT NULL,
+        opened_at REAL NOT NULL,
+        pid INTEGER
+    ) WITHOUT ROWID""",
+)
+
 #: Migration i brings the schema from version i to i + 1. Append only; never edit a shipped one.
-MIGRATIONS: list[Migration] = [_V1, _V2, _v3_conversation_branches, _V4]
+MIGRATIONS: list[Migration] = [_V1, _V2, _v3_conversation_branches, _V4, _V5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,12 +1,15 @@
 """Counters for `/metrics`: plain ints, dicts and fixed-bucket histograms.
 
 One `Metrics` per Router. Everything is updated on the event loop that routes requests
-(a dict increment or a bisect per event), so nothing here takes a lock or reads a clock.
-The server renders them in Prometheus' text format (server/metrics.py).
+(a dict increment or a bisect per event), so nothing here takes a lock; only the loop-lag
+probe reads a clock, once per wake-up. The server renders them in Prometheus' text format
+(server/metrics.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from bisect import bisect_left
 from collections.abc import Sequence
 
@@ -16,6 +19,9 @@ from .types import Result
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 TTFT_BUCKETS_S = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30)
 RECORDING_LAG_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5)
+LOOP_LAG_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+#: How often the loop-lag probe wakes up: ~50 wake-ups a second cost well under 1 % of a core.
+LOOP_LAG_INTERVAL_S = 0.02
 
 #: Distinct model labels kept; more (PROVIDER:MODEL ids are open-ended) count as "other".
 MAX_MODEL_LABELS = 200
@@ -51,6 +57,41 @@ class Histogram:
         return out
 
 
+class LoopLag:
+    """How late the event loop wakes a periodic timer: the time it was stalled by blocking
+    work (a lock wait on the loop would show here), observed once per wake-up."""
+
+    def __init__(self, interval_s: float = LOOP_LAG_INTERVAL_S) -> None:
+        self.interval_s = interval_s
+        self.histogram = Histogram(LOOP_LAG_BUCKETS_S)
+        self.max_s = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def watch(self) -> None:
+        """Start probing the running loop (again, if it was a different loop); idempotent."""
+        task = self._task
+        if task is not None and not task.done():
+            return
+        self._task = asyncio.get_running_loop().create_task(self._probe())
+
+    def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+
+    async def _probe(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.interval_s
+        with contextlib.suppress(asyncio.CancelledError):
+            while True:
+                due = loop.time() + interval
+                await asyncio.sleep(interval)
+                lag = max(0.0, loop.time() - due)
+                self.histogram.observe(lag)
+                if lag > self.max_s:
+                    self.max_s = lag
+
+
 class Metrics:
     """What happened in this process since it started (see the module docstring)."""
 
@@ -68,6 +109,8 @@ class Metrics:
         # Recording: time from a result being handed to the batcher to it being written.
         self.recording_lag = Histogram(RECORDING_LAG_BUCKETS_S)
         self.storage_warnings = 0
+        # Event-loop stalls, once a front-end starts the probe (`loop_lag.watch()`).
+        self.loop_lag = LoopLag()
         self._models: set[str] = set()
 
     def model_label(self, model: str | None) -> str:

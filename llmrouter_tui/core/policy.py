@@ -1,12 +1,17 @@
-"""Retry, fallback and circuit-breaker rules. Pure logic: no I/O, an injectable clock."""
+"""Retry, fallback and circuit-breaker rules. Pure logic: no I/O, an injectable clock.
+
+A CircuitBreaker may be given a `SharedCircuits` (core.breaker_board: a table in the data
+directory's database) so that the processes serving one data directory skip a model as soon
+as any of them opened its circuit.
+"""
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from .config import RoutingSettings
 from .providers.base import FailureKind
@@ -87,6 +92,31 @@ class _Circuit:
     opened: bool = False
 
 
+class SharedCircuits(Protocol):
+    """Circuit state shared by the processes on one data directory (core.breaker_board)."""
+
+    def remaining_s(self, key: str) -> float | None:
+        """Seconds until `key`'s shared circuit may be probed (0.0: now); None: not open."""
+        ...
+
+    def keys(self) -> Iterable[str]:
+        """Every key with a shared open circuit (expired or not)."""
+        ...
+
+    def opened(self, key: str, cooldown_s: float) -> None:
+        """This process opened `key`'s circuit for `cooldown_s`: tell the others."""
+        ...
+
+    def closed(self, key: str) -> None:
+        """A probe of `key` succeeded here: tell the others."""
+        ...
+
+
+# A shared open_until later than ours by more than this is another process's (re)opening;
+# less is our own publication coming back (wall and monotonic clocks differ a little).
+_SKEW_S = 0.5
+
+
 class CircuitBreaker:
     """Skips a model after `failures_to_open` consecutive failures, for `cooldown_s`.
 
@@ -103,9 +133,36 @@ class CircuitBreaker:
         self.cooldown_s = cooldown_s
         self._clock = clock
         self._circuits: dict[str, _Circuit] = {}
+        self._shared: SharedCircuits | None = None
+
+    def share(self, shared: SharedCircuits) -> None:
+        """Skip what other processes opened too, and tell them what this one opens/closes."""
+        self._shared = shared
+
+    def _sync(self, key: str) -> _Circuit | None:
+        """`key`'s circuit with what other processes know folded in."""
+        circuit = self._circuits.get(key)
+        shared = self._shared
+        if shared is None:
+            return circuit
+        left = shared.remaining_s(key)
+        if left is None:
+            if circuit is not None and circuit.opened and not circuit.probing:
+                del self._circuits[key]  # a probe elsewhere found the model working again
+                return None
+            return circuit
+        if circuit is None and left <= 0:
+            return None  # long over, and this process never saw it open
+        until = self._clock() + left
+        if circuit is None:
+            circuit = self._circuits[key] = _Circuit()
+        if not circuit.opened or until > circuit.open_until + _SKEW_S:
+            circuit.opened = True
+            circuit.open_until = until
+        return circuit
 
     def state(self, key: str) -> CircuitState:
-        circuit = self._circuits.get(key)
+        circuit = self._sync(key)
         if circuit is None or not circuit.opened:
             return "closed"
         if self._clock() < circuit.open_until:
@@ -113,7 +170,7 @@ class CircuitBreaker:
         return "half_open"
 
     def remaining_s(self, key: str) -> float:
-        circuit = self._circuits.get(key)
+        circuit = self._sync(key)
         if circuit is None or not circuit.opened:
             return 0.0
         return max(0.0, circuit.open_until - self._clock())
@@ -138,7 +195,9 @@ class CircuitBreaker:
             circuit.probing = False
 
     def record_success(self, key: str) -> None:
-        self._circuits.pop(key, None)
+        circuit = self._circuits.pop(key, None)
+        if circuit is not None and circuit.opened and self._shared is not None:
+            self._shared.closed(key)
 
     def record_failure(self, key: str, kind: FailureKind) -> None:
         if kind in NOT_HEALTH:
@@ -150,11 +209,16 @@ class CircuitBreaker:
             circuit.opened = True
             circuit.probing = False
             circuit.open_until = self._clock() + self.cooldown_s
+            if self._shared is not None:
+                self._shared.opened(key, self.cooldown_s)
 
     def snapshot(self) -> dict[str, dict[str, object]]:
         """Every non-closed circuit, for UIs and `/models`."""
+        keys = set(self._circuits)
+        if self._shared is not None:
+            keys.update(self._shared.keys())
         return {
             key: {"state": self.state(key), "remaining_s": round(self.remaining_s(key), 1)}
-            for key in self._circuits
+            for key in sorted(keys)
             if self.state(key) != "closed"
         }

@@ -1,9 +1,13 @@
-"""Group commit for the records of requests that finish together.
+"""Group commit for the records of requests that finish together, written off the event loop.
 
 Every request is still recorded before its caller gets the result (the reply carries any
 storage warnings, and a rating may follow at once). What changes under load is the cost:
 the requests that finish in the same turn of the event loop share one SQLite transaction
 and one write per log file, instead of one each. A lone request waits one loop turn.
+
+The batch is written on the store's writer thread (core.writer) and the callers await it
+there, so a write waiting for another process's database or log lock never stalls the
+loop: other requests keep being served meanwhile.
 """
 
 from __future__ import annotations
@@ -12,14 +16,18 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Protocol
 
 from .recorder import CacheWrite
 from .types import Result
+from .writer import Writer
 
 #: Most records written in one transaction; bounds how many records a killed process can
 #: leave in SQLite without their log lines (see README, "Data").
 MAX_BATCH = 64
+
+_Written = tuple[list[list[str]], float]  # each result's warnings, perf_counter() when written
 
 
 class BatchSink(Protocol):
@@ -39,18 +47,32 @@ class RecordBatcher:
         max_batch: int = MAX_BATCH,
         on_recorded: Callable[[Result, list[str]], None] | None = None,
         on_lag: Callable[[float], None] | None = None,
+        writer: Writer | None = None,
     ) -> None:
-        """`on_recorded(result, warnings)` runs for every result once it is written, also
-        when the caller that submitted it has been cancelled meanwhile. `on_lag(seconds)`
-        gets, for every result, the time from its submission to its being written."""
+        """`on_recorded(result, warnings)` runs on the loop for every result once it is
+        written, also when the caller that submitted it has been cancelled meanwhile.
+        `on_lag(seconds)` gets, for every result, the time from its submission to its being
+        written. Writes go to `writer` (default: the store's own `writer`, if it has one;
+        without one they run on the loop, as a test double may want)."""
         self._store = store
         self._max_batch = max_batch
         self._on_recorded = on_recorded
         self._on_lag = on_lag
+        found = getattr(store, "writer", None)
+        self._writer = (
+            writer if writer is not None else found if isinstance(found, Writer) else None
+        )
         self._results: list[Result] = []
         self._submitted: list[float] = []  # perf_counter() of each pending result
         self._cache_writes: list[CacheWrite] = []
         self._waiters: list[asyncio.Future[list[str]] | None] = []
+        self._in_flight: set[asyncio.Future[_Written]] = set()
+        self._unwritten = 0  # records handed to the writer and not yet delivered
+
+    @property
+    def pending(self) -> int:
+        """Records submitted and not yet written (queued here or on the writer thread)."""
+        return len(self._results) + self._unwritten
 
     async def record(self, result: Result, cache_write: CacheWrite | None = None) -> list[str]:
         """Record `result` (and `cache_write`) with the others of this loop turn; its warnings.
@@ -70,35 +92,78 @@ class RecordBatcher:
             self.flush()
         return await waiter
 
-    def record_now(self, result: Result) -> list[str]:
-        """Record `result` at once (with anything pending), for callers that cannot wait."""
+    def record_now(self, result: Result) -> None:
+        """Send `result` (with anything pending) to be written now, for callers that cannot
+        await (a cancelled request): it is written in order behind earlier writes."""
         self._results.append(result)
         self._submitted.append(time.perf_counter())
         self._waiters.append(None)
-        return self.flush()[-1]
+        self.flush()
 
-    def flush(self) -> list[list[str]]:
-        """Write everything pending now; each waiter gets its own warnings."""
+    def flush(self) -> None:
+        """Hand everything pending to the writer; each waiter gets its own warnings once it
+        is written. Outside an event loop (or without a writer) this writes before returning."""
         results, self._results = self._results, []
         cache_writes, self._cache_writes = self._cache_writes, []
         waiters, self._waiters = self._waiters, []
         submitted, self._submitted = self._submitted, []
         if not results:
-            return []
+            return
         try:
-            warnings = self._store.record_many(results, cache_writes)
-        except Exception:  # recording must never lose the replies
-            warnings = self._one_by_one(results, cache_writes)
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        future: Future[_Written] | None = None
+        if self._writer is not None:
+            with contextlib.suppress(RuntimeError):  # closed: written here instead
+                future = self._writer.submit(self._write, results, cache_writes)
+        if future is None or loop is None:
+            written = future.result() if future is not None else self._write(results, cache_writes)
+            self._deliver(results, waiters, submitted, written)
+            return
+        self._unwritten += len(results)
+        wrapped = asyncio.wrap_future(future, loop=loop)
+        self._in_flight.add(wrapped)
+
+        def delivered(done: asyncio.Future[_Written]) -> None:
+            self._in_flight.discard(done)
+            self._unwritten -= len(results)
+            if done.cancelled():  # pragma: no cover - the writer never cancels a write
+                return
+            self._deliver(results, waiters, submitted, done.result())
+
+        wrapped.add_done_callback(delivered)
+
+    async def drained(self) -> None:
+        """Wait until every record submitted so far is written and delivered."""
+        self.flush()
+        while self._in_flight:
+            await asyncio.wait(set(self._in_flight))
+
+    def _deliver(
+        self,
+        results: Sequence[Result],
+        waiters: Sequence[asyncio.Future[list[str]] | None],
+        submitted: Sequence[float],
+        written: _Written,
+    ) -> None:
+        warnings, at = written
         if self._on_lag is not None:
-            written = time.perf_counter()
-            for at in submitted:
-                self._on_lag(written - at)
+            for started in submitted:
+                self._on_lag(at - started)
         for result, waiter, mine in zip(results, waiters, warnings, strict=True):
             if self._on_recorded is not None:
                 self._on_recorded(result, mine)
             if waiter is not None and not waiter.done():  # a cancelled caller is gone
                 waiter.set_result(mine)
-        return warnings
+
+    def _write(self, results: Sequence[Result], cache_writes: Sequence[CacheWrite]) -> _Written:
+        """Runs on the writer thread; never raises (recording must never lose the replies)."""
+        try:
+            warnings = self._store.record_many(results, cache_writes)
+        except Exception:
+            warnings = self._one_by_one(results, cache_writes)
+        return warnings, time.perf_counter()
 
     def _one_by_one(
         self, results: Sequence[Result], cache_writes: Sequence[CacheWrite]

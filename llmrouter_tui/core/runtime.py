@@ -69,6 +69,8 @@ class Runtime:
         self.router = Router(
             settings, store=self.store, templates=self.templates, catalog=self.catalog
         )
+        # Workers sharing this data directory skip a model as soon as one of them opens it.
+        self.router.breaker.share(self.store.breaker_board())
         self._rating_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._preference_listeners: list[Callable[[dict[str, Any]], None]] = []
 
@@ -104,6 +106,29 @@ class Runtime:
     ) -> dict[str, Any]:
         record = self.store.rate(prompt_id, rating, feedback, model)
         for listener in self._rating_listeners:
+            listener(record)
+        return record
+
+    async def arate(
+        self, prompt_id: str, rating: object, feedback: str | None = None, model: str | None = None
+    ) -> dict[str, Any]:
+        """`rate`, written on the store's writer thread so the event loop keeps serving."""
+        record = await self.store.arate(prompt_id, rating, feedback, model)
+        for listener in self._rating_listeners:
+            listener(record)
+        return record
+
+    async def aprefer(
+        self,
+        prompt_a: str,
+        prompt_b: str,
+        outcome: str,
+        feedback: str | None = None,
+        compare_id: str | None = None,
+    ) -> dict[str, Any]:
+        """`prefer`, written on the store's writer thread so the event loop keeps serving."""
+        record = await self.store.aprefer(prompt_a, prompt_b, outcome, feedback, compare_id)
+        for listener in self._preference_listeners:
             listener(record)
         return record
 
@@ -163,6 +188,7 @@ class Runtime:
         return rows
 
     async def aclose(self) -> None:
+        self.router.metrics.loop_lag.stop()
         await self.router.aclose()
         self.store.close()
 

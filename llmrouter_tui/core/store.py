@@ -4,6 +4,11 @@ It owns `<data_dir>/llmrouter.db` (schema in `core.db`) and the append-only logs
 `<data_dir>/logs/` (prompts, ratings and preferences, each .jsonl and .csv). Several
 processes may use the same data dir at once; within a process one Store may be used from an
 asyncio loop and worker threads at the same time.
+
+Two connections: writes (records, ratings, preferences, cache entries, breaker state) go
+through `_write_conn`, normally on the Store's writer thread (`core.writer`), so a write
+waiting for another process's lock never holds up reads; reads use `_conn`, which in WAL mode
+never waits for a writer.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +32,7 @@ from . import ratings as _ratings
 from . import recorder
 from . import stats as _stats
 from .auto import Evidence
+from .breaker_board import REFRESH_S, BreakerBoard
 from .cache import CachedReply
 from .callbacks import call_safely
 from .conversations import Conversations, register_functions
@@ -34,6 +41,7 @@ from .errors import StorageError
 from .logsinks import PREFERENCE_FIELDS, PROMPT_FIELDS, RATING_FIELDS, AppendLog
 from .recorder import CacheWrite
 from .types import Result
+from .writer import Writer
 
 _BOOL_COLUMNS = frozenset(
     {"tokens_estimated", "from_cache", "fallback_used", "truncated", "demo", "cost_estimated"}
@@ -63,9 +71,20 @@ class Store:
                 f"data directory {self._data_dir} is not writable. "
                 "Choose a writable data directory or fix its permissions."
             )
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _conn (reads, conversations)
+        self._write_lock = threading.Lock()  # guards _write_conn and the log files
+        self._warn_lock = threading.Lock()
         self._conn: sqlite3.Connection | None = open_database(self._path)
         register_functions(self._conn)
+        try:
+            self._write_conn: sqlite3.Connection | None = open_database(self._path)
+        except BaseException:
+            self._conn.close()
+            raise
+        register_functions(self._write_conn)
+        #: The thread that runs writes for async callers (RecordBatcher, arate, aprefer).
+        self.writer = Writer()
+        self._boards: list[BreakerBoard] = []
         self._prompt_logs = (
             AppendLog(self._logs_dir / "prompts.jsonl", PROMPT_FIELDS, "jsonl"),
             AppendLog(self._logs_dir / "prompts.csv", PROMPT_FIELDS, "csv"),
@@ -104,15 +123,21 @@ class Store:
     @property
     def sink_warnings(self) -> list[str]:
         """Recent warnings about storage that failed without losing a reply (newest last)."""
-        with self._lock:
+        with self._warn_lock:
             return list(self._warnings)
 
     def close(self) -> None:
-        """Close the database; calling it again does nothing."""
+        """Finish queued writes and close the database; calling it again does nothing."""
+        self.writer.close()
+        for board in self._boards:
+            board.close()
+        with self._write_lock:
+            write_conn, self._write_conn = self._write_conn, None
         with self._lock:
             conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
+        for each in (write_conn, conn):
+            if each is not None:
+                each.close()
 
     def __enter__(self) -> Store:
         return self
@@ -134,11 +159,27 @@ class Store:
             raise StorageError(f"the store for {self._path} is closed; open a new Store")
         return conn
 
+    def _require_writer(self) -> sqlite3.Connection:
+        conn = self._write_conn
+        if conn is None:
+            raise StorageError(f"the store for {self._path} is closed; open a new Store")
+        return conn
+
     @contextmanager
     def _use(self, doing: str) -> Iterator[sqlite3.Connection]:
         """Hold the lock, yield the connection, report SQLite failures as StorageError."""
         with self._lock:
             conn = self._require()
+            try:
+                yield conn
+            except sqlite3.Error as exc:
+                raise storage_error(self._path, exc, doing) from exc
+
+    @contextmanager
+    def _writing(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """`_use` for the write connection."""
+        with self._write_lock:
+            conn = self._require_writer()
             try:
                 yield conn
             except sqlite3.Error as exc:
@@ -163,10 +204,11 @@ class Store:
         log file for all of them. Returns the warnings of each result, in order.
 
         If the batch transaction fails, each request is retried on its own so that a
-        failure is reported for the requests it concerns.
+        failure is reported for the requests it concerns. Runs on the calling thread (the
+        RecordBatcher calls it on the writer thread).
         """
-        with self._lock:
-            conn = self._require()
+        with self._write_lock:
+            conn = self._require_writer()
             self._puts += len(cache_writes)
             purge = self._puts >= _PURGE_EVERY
             try:
@@ -224,8 +266,10 @@ class Store:
         return fresh, db_warnings
 
     def _warn(self, *warnings: str) -> None:
-        """Keep storage warnings for UIs, log them and tell the on_warning hook, if any."""
-        self._warnings.extend(warnings)
+        """Keep storage warnings for UIs, log them and tell the on_warning hook, if any
+        (on the thread that wrote: usually the writer thread)."""
+        with self._warn_lock:
+            self._warnings.extend(warnings)
         hook = self.on_warning
         for warning in warnings:
             _log.warning("storage warning: %s", warning, extra={"event": "storage_warning"})
@@ -275,8 +319,8 @@ class Store:
 
         A write failure is kept in `sink_warnings` instead of raised.
         """
-        with self._lock:
-            conn = self._require()
+        with self._write_lock:
+            conn = self._require_writer()
             try:
                 _cache.put(conn, key, reply, ttl_s, now)
                 self._puts += 1
@@ -288,8 +332,40 @@ class Store:
 
     def cache_purge(self, now: float | None = None) -> int:
         """Delete expired cache entries; return how many."""
-        with self._use("clean the cache in") as conn:
+        with self._writing("clean the cache in") as conn:
             return _cache.purge_expired(conn, now)
+
+    # ---- circuit breakers shared by the processes on this data directory ----------------------
+
+    def breaker_board(self, refresh_s: float = REFRESH_S) -> BreakerBoard:
+        """Shared circuit state for `CircuitBreaker.share` (closed with the store)."""
+        board = BreakerBoard(
+            self._path,
+            lambda key, until: self.writer.submit(self._put_breaker, key, until),
+            refresh_s=refresh_s,
+        )
+        self._boards.append(board)
+        return board
+
+    def _put_breaker(self, key: str, until: float | None) -> bool:
+        """Open (until: epoch s) or close `key`'s shared circuit; False (and a warning) if it
+        could not be written."""
+        try:
+            with self._writing("share circuit state in") as conn:
+                if until is None:
+                    conn.execute("DELETE FROM breaker_state WHERE model = ?", (key,))
+                else:
+                    conn.execute(
+                        "INSERT INTO breaker_state (model, open_until, opened_at, pid) "
+                        "VALUES (?, ?, ?, ?) ON CONFLICT (model) DO UPDATE SET "
+                        "open_until = excluded.open_until, opened_at = excluded.opened_at, "
+                        "pid = excluded.pid",
+                        (key, until, time.time(), os.getpid()),
+                    )
+        except StorageError as exc:  # the breaker still works in this process
+            self._warn(str(exc))
+            return False
+        return True
 
     # ---- ratings ------------------------------------------------------------------------------
 
@@ -305,7 +381,7 @@ class Store:
         InputError for a bad rating, UnknownPromptError for an unknown prompt_id. Log files
         that cannot be written are named in the record's `warnings` (and `sink_warnings`).
         """
-        with self._use("record a rating in") as conn:
+        with self._writing("record a rating in") as conn:
             record = _ratings.rate(conn, prompt_id, rating, feedback, model)
             shared, own = recorder.write_logs(
                 self._rating_logs, [_ratings.log_row(record)], "the rating was kept"
@@ -314,6 +390,16 @@ class Store:
             self._warn(*warnings)
             self._evidence_version += 1
         return {**record, "warnings": warnings}
+
+    async def arate(
+        self,
+        prompt_id: str,
+        rating: object,
+        feedback: str | None = None,
+        model: str | None = None,
+    ) -> dict[str, Any]:
+        """`rate` on the writer thread: the event loop keeps running while it waits for locks."""
+        return await self.writer.run(self.rate, prompt_id, rating, feedback, model)
 
     def get_rating(self, prompt_id: str) -> dict[str, Any] | None:
         """The latest rating of `prompt_id`, if any."""
@@ -343,7 +429,7 @@ class Store:
         InputError for a bad outcome, UnknownPromptError for an unknown prompt_id. Written to
         SQLite, then once to logs/preferences.jsonl and .csv.
         """
-        with self._use("record a preference in") as conn:
+        with self._writing("record a preference in") as conn:
             record = _preferences.prefer(conn, prompt_a, prompt_b, outcome, feedback, compare_id)
             shared, own = recorder.write_logs(
                 self._preference_logs, [_preferences.log_row(record)], "the preference was kept"
@@ -352,6 +438,17 @@ class Store:
             self._warn(*warnings)
             self._evidence_version += 1
         return {**record, "warnings": warnings}
+
+    async def aprefer(
+        self,
+        prompt_a: str,
+        prompt_b: str,
+        outcome: str,
+        feedback: str | None = None,
+        compare_id: str | None = None,
+    ) -> dict[str, Any]:
+        """`prefer` on the writer thread (see `arate`)."""
+        return await self.writer.run(self.prefer, prompt_a, prompt_b, outcome, feedback, compare_id)
 
     def get_preference(self, prompt_a: str, prompt_b: str) -> dict[str, Any] | None:
         """The latest preference between two replies (in either order), if any."""
@@ -416,8 +513,3 @@ class Store:
         requested_model, latency_ms, ttft_ms, status."""
         with self._use("read") as conn:
             return _stats.recent_requests(conn, limit)
-
-    def generate_history(self, n: int, seed: int = 0) -> int:
-        """Bulk-insert `n` synthetic requests (demo=1) with matching summaries; return n."""
-        with self._use("write synthetic history to") as conn:
-            return _stats.generate_history(conn, n, seed)

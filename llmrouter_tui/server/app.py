@@ -185,6 +185,7 @@ class LLMRouterApp:
         ctx = self._ctx
         if ctx is not None:
             ctx.runtime.router.metrics.in_flight += 1
+            ctx.runtime.router.metrics.loop_lag.watch()  # started on the serving loop
         try:
             await self._answer_http(scope, receive, counted)
         finally:

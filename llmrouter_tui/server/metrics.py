@@ -134,6 +134,16 @@ def render(
         metrics.latency,
     )
     out.histogram(
+        "llmrouter_event_loop_lag_seconds",
+        "How late this process's event loop woke a 20 ms timer: time it was stalled "
+        "(probed from the first HTTP request on).",
+        metrics.loop_lag.histogram,
+    )
+    out.family(
+        "llmrouter_event_loop_lag_max_seconds", "gauge", "The longest such stall since start."
+    )
+    out.sample("llmrouter_event_loop_lag_max_seconds", metrics.loop_lag.max_s)
+    out.histogram(
         "llmrouter_ttft_seconds",
         "Time to the first token of replies that came from a model (not the cache).",
         metrics.ttft,

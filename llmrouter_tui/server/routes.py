@@ -44,6 +44,7 @@ from .validation import (
     parse_rate,
     query_bool,
 )
+from .wire_shapes import Health, ProviderKey
 
 MODELS_NOTE = (
     "Model names are case-sensitive and must match those listed here. A retired model id "
@@ -208,7 +209,7 @@ async def prefer(ctx: Context, request: Request, send: Send) -> None:
     parsed = parse_prefer(await request.json())
     runtime = ctx.runtime
     try:
-        saved = runtime.prefer(
+        saved = await runtime.aprefer(
             parsed.prompt_a, parsed.prompt_b, parsed.outcome, parsed.feedback, parsed.compare_id
         )
     except UnknownPromptError as exc:
@@ -222,7 +223,7 @@ async def prefer(ctx: Context, request: Request, send: Send) -> None:
 async def rate(ctx: Context, request: Request, send: Send) -> None:
     """POST /rate: JSON form or ?prompt_id=&score= (+ optional {"feedback"})."""
     parsed = parse_rate(request, await request.json())
-    saved = ctx.runtime.rate(parsed.prompt_id, parsed.rating, parsed.feedback, parsed.model)
+    saved = await ctx.runtime.arate(parsed.prompt_id, parsed.rating, parsed.feedback, parsed.model)
     await send_json(send, 200, {"status": "ok", "message": "rating recorded", **saved})
 
 
@@ -297,22 +298,19 @@ async def health(ctx: Context, request: Request, send: Send) -> None:
     """GET /health: liveness and which providers have a key (never the key)."""
     settings = ctx.runtime.settings
     pool = ctx.runtime.router.providers
-    providers = {
+    providers: dict[str, ProviderKey] = {
         name: {"kind": provider.kind, "has_key": pool.has_key(name)}
         for name, provider in settings.providers.items()
     }
-    await send_json(
-        send,
-        200,
-        {
-            "status": "ok",
-            "version": __version__,
-            "demo": settings.demo,
-            "default_model": settings.default_model,
-            "providers": providers,
-            "uptime_s": round(time.monotonic() - ctx.started, 3),
-        },
-    )
+    payload: Health = {
+        "status": "ok",
+        "version": __version__,
+        "demo": settings.demo,
+        "default_model": settings.default_model,
+        "providers": providers,
+        "uptime_s": round(time.monotonic() - ctx.started, 3),
+    }
+    await send_json(send, 200, payload)
 
 
 async def metrics(ctx: Context, request: Request, send: Send) -> None:
