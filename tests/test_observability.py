@@ -66,6 +66,7 @@ def chat(url: str) -> dict:
 # ---- logging from a real --serve process ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_json_log_lines_from_serve(tmp_path: Path) -> None:
     server = serve_demo(tmp_path, "--log-level", "debug", "--log-format", "json")
     try:
@@ -102,6 +103,7 @@ def test_json_log_lines_from_serve(tmp_path: Path) -> None:
     assert PROMPT not in server.stderr and reply["response_text"] not in server.stderr
 
 
+@pytest.mark.slow
 def test_default_text_log_is_unchanged_and_quiet_drops_only_access(tmp_path: Path) -> None:
     server = serve_demo(tmp_path / "loud")
     try:
@@ -177,7 +179,7 @@ def test_lines_logged_in_one_loop_turn_are_written_together(
         log.info("first")
         log.info("second")
         assert writes == []  # not on the requests' own path
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # exactly one loop turn: the flush per turn is under test
         assert writes == ["first\nsecond\n"]  # one write for the turn
 
     try:
@@ -203,6 +205,7 @@ def test_an_unknown_level_in_the_environment_is_named_not_fatal(
     assert "llmrouter-tui: at info" in err
 
 
+@pytest.mark.slow
 def test_ask_logs_on_stderr_only_when_asked(tmp_path: Path) -> None:
     def ask(*options: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -498,3 +501,17 @@ def test_metrics_are_documented_in_openapi() -> None:
     assert list(operation["responses"]["200"]["content"]) == ["text/plain; version=0.0.4"]
     assert "security" not in operation  # the token is required, as for the rest
     assert "401" in operation["responses"]
+
+
+def test_every_metric_family_is_documented_in_openapi_and_the_readme() -> None:
+    """A series added to /metrics without a word in either is one nobody finds."""
+    families = parse_exposition(render(Metrics(), [], lambda text: text).decode()).types
+    assert {"llmrouter_event_loop_lag_seconds", "llmrouter_event_loop_lag_max_seconds"} <= set(
+        families
+    )
+    described = openapi.document()["paths"]["/metrics"]["get"]["description"]
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    observability = readme.split("\n## Observability\n", 1)[1].split("\n## ", 1)[0]
+    for name in families:
+        assert re.search(rf"\b{name}\b", described), f"{name} is not in /openapi.json"
+        assert f"`{name}`" in observability, f"{name} is not in README's Observability table"

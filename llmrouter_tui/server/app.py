@@ -80,6 +80,11 @@ class LLMRouterApp:
         return self._token is not None
 
     @property
+    def guard(self) -> Guard:
+        """The Host/Origin rules in force (the configured ones once the runtime is open)."""
+        return self._guard
+
+    @property
     def runtime(self) -> Runtime | None:
         return self._ctx.runtime if self._ctx is not None else None
 

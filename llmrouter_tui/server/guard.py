@@ -40,6 +40,9 @@ _SHOWN = 100  # longest piece of a refused header quoted back in an error
 _METHODS = b"GET, HEAD, POST"
 _HEADERS = ("Authorization", "Content-Type")
 _MAX_AGE = b"600"
+# Response headers a listed origin's page may read besides the CORS-safelisted ones: when to
+# retry after a 429 (budget), whether the openai SDKs should, and which worker answered.
+_EXPOSED = b"Retry-After, x-should-retry, x-llmrouter-worker"
 
 HostPort = tuple[str, int | None]
 Origin = tuple[str, str, int | None]  # scheme, host, port (the scheme's default filled in)
@@ -229,10 +232,21 @@ def require_json(request: Request) -> None:
 class Guard:
     """The Host and Origin rules for one app; see the module docstring."""
 
-    __slots__ = ("_any_host", "_names", "_origins", "_pass", "_suffixes")
+    __slots__ = ("_any_host", "_names", "_origins", "_pass", "_suffixes", "listed")
 
-    def __init__(self, host_rules: Iterable[str] = (), origins: Iterable[Origin] = ()) -> None:
-        rules = set(host_rules)
+    def __init__(
+        self,
+        host_rules: Iterable[str] = (),
+        origins: Iterable[Origin] = (),
+        *,
+        bind_rule: str | None = None,
+    ) -> None:
+        listed_hosts = list(dict.fromkeys(host_rules))
+        #: What was allowed on purpose (not the bind address), for the start banner.
+        self.listed = Listed(
+            tuple(listed_hosts), tuple(origin_text(o) for o in dict.fromkeys(origins))
+        )
+        rules = {*listed_hosts, *((bind_rule,) if bind_rule else ())}
         self._any_host = "*" in rules
         # The usual loopback spellings up front; other loopback addresses are computed.
         local = {"localhost", "127.0.0.1", "::1"}
@@ -244,10 +258,14 @@ class Guard:
 
     @classmethod
     def from_sources(
-        cls, hosts: Iterable[tuple[str, str]], origins: Iterable[tuple[str, str]]
+        cls,
+        hosts: Iterable[tuple[str, str]],
+        origins: Iterable[tuple[str, str]],
+        *,
+        bind_rule: str | None = None,
     ) -> Guard:
         """Build from (value, where it was given) pairs; a bad value is a ConfigError naming
-        the value and where it came from."""
+        the value and where it came from. `bind_rule`: the bind address, also accepted."""
         rules = []
         for value, source in hosts:
             try:
@@ -267,7 +285,7 @@ class Guard:
                     "browser shows it, e.g. http://localhost:5173"
                 )
             keys.append(key)
-        return cls(rules, keys)
+        return cls(rules, keys, bind_rule=bind_rule)
 
     def _host_allowed(self, name: str, server: object) -> bool:
         if name in self._names or _is_loopback_address(name):
@@ -308,7 +326,9 @@ class Guard:
     def _cors(self, request: Request, raw_origin: bytes) -> Admission:
         headers: list[Header] = [(b"access-control-allow-origin", raw_origin)]
         if request.method != "OPTIONS" or request.header(b"access-control-request-method") is None:
-            return Admission((*headers, (b"vary", b"Origin")))
+            return Admission(
+                (*headers, (b"access-control-expose-headers", _EXPOSED), (b"vary", b"Origin"))
+            )
         asked = request.header(b"access-control-request-headers") or b""
         headers += [
             (b"access-control-allow-methods", _METHODS),
@@ -321,6 +341,32 @@ class Guard:
         if private is not None and private.strip().lower() == b"true":
             headers.append((b"access-control-allow-private-network", b"true"))
         return Admission(tuple(headers), preflight=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """The host names and origins allowed on purpose (normalised), as the banner shows them."""
+
+    hosts: tuple[str, ...] = ()
+    origins: tuple[str, ...] = ()
+
+    def banner_lines(self) -> list[str]:
+        """One line for the extra host names, one for the CORS origins; each only when set."""
+        lines = []
+        if self.hosts:
+            shown = ("* (any name)" if host == "*" else host for host in self.hosts)
+            lines.append(f"also answering to host names: {', '.join(shown)}")
+        if self.origins:
+            lines.append(f"CORS: pages at {', '.join(self.origins)} may use this server")
+        return lines
+
+
+def origin_text(origin: Origin) -> str:
+    """An origin key back as `scheme://host[:port]` (the port only when not the default)."""
+    scheme, name, port = origin
+    host = f"[{name}]" if ":" in name else name
+    shown_port = "" if port is None or port == _DEFAULT_PORTS.get(scheme) else f":{port}"
+    return f"{scheme}://{host}{shown_port}"
 
 
 def _same_origin(origin: Origin, host: HostPort) -> bool:
@@ -392,12 +438,9 @@ def guard_for(
         *((value, f"${ALLOW_HOSTS_ENV}") for value in env_list(ALLOW_HOSTS_ENV)),
         *((value, "--allow-host") for value in allow_hosts),
     ]
-    bind = _bind_rule(bind_host)
-    if bind is not None:
-        hosts.append((bind, "--host"))
     origins = [
         *((value, f"{table} cors_origins") for value in settings.server.cors_origins),
         *((value, f"${CORS_ORIGINS_ENV}") for value in env_list(CORS_ORIGINS_ENV)),
         *((value, "--cors-origin") for value in cors_origins),
     ]
-    return Guard.from_sources(hosts, origins)
+    return Guard.from_sources(hosts, origins, bind_rule=_bind_rule(bind_host))

@@ -2,7 +2,8 @@
 
 Built on asyncio streams with h11 doing all HTTP parsing. It provides keep-alive, a request
 body limit (413), a header size limit (431), timeouts for idle and slow clients (408), a cap
-on open connections (503), one access-log line per request and graceful shutdown on
+on open connections (at the cap the connection idle longest between requests is closed to
+make room; 503 when none is), one access-log line per request and graceful shutdown on
 SIGINT/SIGTERM: stop accepting, let in-flight requests finish within a grace period, then
 run the app's lifespan shutdown.
 
@@ -17,7 +18,9 @@ Errors the server answers itself use the app's error shape (`{"detail": ...}`, p
 `error` object under /v1).
 
 The access log carries the client address, method, path (never the query string), status
-and milliseconds; never bodies or headers. It goes to the "llmrouter_tui.server.access"
+and milliseconds; never bodies or headers. A request refused before it was parsed whole
+(400, 408, 431, 503) shows its method and path when its request line arrived well formed,
+"-" otherwise. It goes to the "llmrouter_tui.server.access"
 logger (INFO; the record also has them as fields: client, method, path, status,
 duration_ms), errors to this module's logger, unless a `log` stream is given.
 """
@@ -27,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 import time
 import traceback
@@ -55,7 +59,12 @@ _WRITE_HIGH_WATER = 256 * 1024
 _ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 _JSON_TYPE = (b"content-type", b"application/json")
 _CLOSE = (b"connection", b"close")
-_SNIFF_BYTES = 64  # enough of a request's start to see whether its path is under /v1
+# A request's start kept for when it is refused before h11 parsed it: its path says which
+# error shape to answer with (/v1 or not), and its method and path go to the access log.
+_SNIFF_BYTES = 1024
+# A request line as h11 accepts it (RFC 9110 token method, visible-ASCII target): only then
+# are a refused request's method and path logged, so no control bytes reach the log.
+_REQUEST_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([\x21-\x7e]+) HTTP/\d\.\d\r?\n")
 _BOTH_LENGTHS = (
     "malformed HTTP request: it has both Content-Length and Transfer-Encoding; send only one"
 )
@@ -145,6 +154,15 @@ def _sniffed_path(start: bytes) -> str:
     return parts[1].partition(b"?")[0].decode("latin-1") if len(parts) > 1 else ""
 
 
+def _sniffed_request(start: bytes) -> tuple[str, str]:
+    """Method and path (no query) of a raw request whose request line arrived whole and is
+    well formed; ("-", "-") otherwise, as the access log shows what is not known."""
+    match = _REQUEST_LINE.match(start.lstrip(b"\r\n"))
+    if match is None:
+        return "-", "-"
+    return match[1].decode("ascii"), match[2].partition(b"?")[0].decode("ascii")
+
+
 def _has_both_lengths(headers: list[tuple[bytes, bytes]]) -> bool:
     """Content-Length and Transfer-Encoding together (an ambiguous body length)."""
     names = [name for name, _ in headers]
@@ -178,6 +196,7 @@ class HttpServer:
         self._shutdown_task: asyncio.Future[None] | None = None
         self.shutting_down = False
         self.accepted = 0  # connections accepted so far (shows keep-alive reuse)
+        self.evicted = 0  # idle keep-alive connections closed to admit new ones at the cap
         # (client, method, path, status, ms) of requests not yet logged.
         self._access_lines: list[tuple[tuple[str, int] | None, str, str, int | None, float]] = []
         #: Added to every response when `config.worker_header` is set.
@@ -193,6 +212,11 @@ class HttpServer:
         if self._server is None or not self._server.sockets:
             return self.config.port
         return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def open_connections(self) -> int:
+        """Connections counted against the cap (`config.max_connections`)."""
+        return len(self._connections)
 
     @property
     def url(self) -> str:
@@ -373,7 +397,7 @@ class HttpServer:
         if self.shutting_down:
             writer.transport.close()
             return
-        if len(self._connections) >= self.config.max_connections:
+        if len(self._connections) >= self.config.max_connections and not self._evict_idle():
             await self._refuse(reader, writer)
             return
         self.accepted += 1
@@ -393,6 +417,26 @@ class HttpServer:
             if task is not None:
                 self._tasks.discard(task)
 
+    def _evict_idle(self) -> bool:
+        """Make room for a new connection by closing the one that has waited longest for its
+        next request (never one before its first request or with a request in flight);
+        False when there is none.
+
+        Idle keep-alive connections would otherwise hold slots of the cap for up to the
+        keep-alive timeout while new clients are refused; a client's pool reconnects.
+        """
+        oldest: _Connection | None = None
+        for conn in self._connections:
+            since = conn.waiting_since
+            if since and (oldest is None or since < oldest.waiting_since):
+                oldest = conn
+        if oldest is None:
+            return False
+        self._connections.discard(oldest)  # its slot is free now, not when its task ends
+        oldest.close()
+        self.evicted += 1
+        return True
+
     async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """503 for a connection over the cap (after reading its request head, if it comes)."""
         start = b""
@@ -402,10 +446,12 @@ class HttpServer:
         except (TimeoutError, OSError):
             pass
         detail = "server busy: too many open connections; retry"
-        writer.write(_canned_response(503, detail, _sniffed_path(start[:_SNIFF_BYTES])))
+        start = start[:_SNIFF_BYTES]
+        writer.write(_canned_response(503, detail, _sniffed_path(start)))
         writer.transport.close()
         peer = writer.transport.get_extra_info("peername")
-        self.access(peer[:2] if isinstance(peer, tuple) else None, "-", "-", 503, 0.0)
+        client = peer[:2] if isinstance(peer, tuple) else None
+        self.access(client, *_sniffed_request(start), 503, 0.0)
 
 
 class _Connection:
@@ -419,9 +465,11 @@ class _Connection:
         "idle",
         "pipelined",
         "reader",
+        "served",
         "server",
         "server_addr",
         "transport",
+        "waiting_since",
         "writer",
     )
 
@@ -447,6 +495,9 @@ class _Connection:
         self.eof = False
         self.pipelined = False
         self.bg_read: asyncio.Future[bytes] | None = None
+        self.served = False  # a request was answered: waiting now is keep-alive idling
+        # When the wait for the next request began (0.0: not waiting between requests).
+        self.waiting_since = 0.0
 
     # ---- socket reads -------------------------------------------------------------------------
 
@@ -510,6 +561,7 @@ class _Connection:
                 return
             conn.start_next_cycle()
             self.pipelined = False
+            self.served = True
 
     async def _read_request(self) -> tuple[h11.Request, list[tuple[bytes, bytes]]] | None:
         """The next request and its headers (as a list: h11's own sequence is slow to walk)."""
@@ -525,6 +577,8 @@ class _Connection:
                 if self.server.shutting_down:
                     return None
                 self.idle = True
+                if self.served:
+                    self.waiting_since = time.monotonic()
                 try:
                     async with asyncio.timeout(config.keepalive_timeout_s):
                         data = await self.read()
@@ -532,6 +586,7 @@ class _Connection:
                     return None
                 finally:
                     self.idle = False
+                    self.waiting_since = 0.0
                 t0 = time.perf_counter()
                 start += data[: _SNIFF_BYTES - len(start)]
                 conn.receive_data(data)
@@ -547,7 +602,7 @@ class _Connection:
                     except TimeoutError:
                         detail = "request headers not received in time"
                         self.transport.write(_canned_response(408, detail, _sniffed_path(start)))
-                        self.server.access(self.client, "-", "-", 408, _ms(t0))
+                        self.server.access(self.client, *_sniffed_request(start), 408, _ms(t0))
                         return None
         except h11.RemoteProtocolError as exc:
             status = exc.error_status_hint
@@ -556,7 +611,8 @@ class _Connection:
                 if status == 431
                 else f"malformed HTTP request: {_protocol_problem(exc)}"
             )
-            await self._refuse_request(status, detail, _sniffed_path(start), t0)
+            method, path = _sniffed_request(start)
+            await self._refuse_request(status, detail, _sniffed_path(start), t0, method, path)
             return None
         if type(event) is not h11.Request:
             return None  # ConnectionClosed (EOF) or PAUSED
@@ -570,14 +626,21 @@ class _Connection:
             refusal = 400, _BOTH_LENGTHS
         if refusal is not None:
             path = event.target.partition(b"?")[0].decode("latin-1")
-            await self._refuse_request(*refusal, path, t0)
+            method = event.method.decode("latin-1")
+            await self._refuse_request(*refusal, path, t0, method, path)
             return None
         return event, headers
 
-    async def _refuse_request(self, status: int, detail: str, path: str, t0: float) -> None:
-        """Answer a request that will not reach the app, then close (after lingering)."""
+    async def _refuse_request(
+        self, status: int, detail: str, path: str, t0: float, method: str, logged_path: str
+    ) -> None:
+        """Answer a request that will not reach the app, then close (after lingering).
+
+        `path` shapes the error body; `method` and `logged_path` go to the access log ("-"
+        where not known).
+        """
         self._send_protocol_error(status, detail, path)
-        self.server.access(self.client, "-", "-", status, _ms(t0))
+        self.server.access(self.client, method, logged_path, status, _ms(t0))
         await self._linger()
 
     def _send_protocol_error(self, status: int, detail: str, path: str) -> None:

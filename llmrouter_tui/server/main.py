@@ -39,10 +39,12 @@ def _say(message: str, level: int = logging.INFO) -> None:
     _log.log(level, message)
 
 
-def _banner(server: HttpServer, *, demo: bool, auth: bool) -> None:
+def _banner(server: HttpServer, *, demo: bool, auth: bool, access: list[str]) -> None:
     mode = " (demo mode: replies come from the built-in fake upstream)" if demo else ""
     _say(f"serving on {server.url}{mode}")
     _say("token required (Authorization: Bearer ...)" if auth else "no token required")
+    for line in access:  # host names and CORS origins allowed on purpose
+        _say(line)
     _say("press Ctrl-C to stop")
 
 
@@ -137,7 +139,8 @@ def serve(
             if worker_ready is not None:
                 worker_ready(srv)
             else:
-                _banner(srv, demo=bool(demo_url), auth=token is not None)
+                access = app.guard.listed.banner_lines()
+                _banner(srv, demo=bool(demo_url), auth=token is not None, access=access)
 
         try:
             asyncio.run(server.run(ready=ready))

@@ -294,7 +294,7 @@ PATHS: dict[str, Any] = {
     "/metrics": {
         "get": {
             "summary": "Counters for Prometheus: requests, results, attempts, latency, cache, "
-            "circuit breakers, recording lag",
+            "circuit breakers, recording lag, event-loop lag",
             "description": "Prometheus text exposition format 0.0.4, for this process since it "
             "started (each worker answers with its own). Metric families: "
             "llmrouter_http_requests_total{endpoint,status}, "
@@ -303,7 +303,9 @@ PATHS: dict[str, Any] = {
             "llmrouter_request_latency_seconds and llmrouter_ttft_seconds (histograms), "
             "llmrouter_cache_hits_total, llmrouter_cache_misses_total, "
             "llmrouter_circuit_state{provider,model} (0 closed, 1 half-open, 2 open), "
-            "llmrouter_recording_lag_seconds (histogram), llmrouter_storage_warnings_total.",
+            "llmrouter_recording_lag_seconds (histogram), llmrouter_storage_warnings_total, "
+            "llmrouter_event_loop_lag_seconds (histogram) and "
+            "llmrouter_event_loop_lag_max_seconds (how long the event loop was stalled).",
             "responses": {
                 "200": {
                     "description": "The metrics",

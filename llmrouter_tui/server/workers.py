@@ -140,9 +140,10 @@ def _socket(family: int) -> socket.socket:
     return sock
 
 
-def _check_settings(args: argparse.Namespace, host: str, token: str | None) -> int | None:
+def _check_settings(args: argparse.Namespace, host: str, token: str | None) -> int | list[str]:
     """Open the runtime and build the app once, as each worker will: an exit code if that
-    fails (having said why), else None. Prints the start-up notices (once for all workers)."""
+    fails (having said why), else the banner's lines on the host names and CORS origins
+    allowed. Prints the start-up notices (once for all workers)."""
     try:
         runtime = Runtime.open(config=args.config, data_dir=args.data_dir)
     except ConfigError as exc:
@@ -155,7 +156,7 @@ def _check_settings(args: argparse.Namespace, host: str, token: str | None) -> i
         for notice in runtime.notices:
             level = logging.WARNING if notice.level == "warning" else logging.INFO
             _say(f"{notice.label}: {notice.text}", level)
-        create_app(
+        app = create_app(
             runtime,
             token=token or "",
             max_body_bytes=DEFAULT_MAX_BODY,
@@ -169,7 +170,7 @@ def _check_settings(args: argparse.Namespace, host: str, token: str | None) -> i
         return ExitCode.BAD_INPUT
     finally:
         runtime.close()
-    return None
+    return app.guard.listed.banner_lines()
 
 
 @dataclass(slots=True)
@@ -193,6 +194,7 @@ class Supervisor:
     exit_code: int = ExitCode.OK
     stopping: bool = False
     announced: bool = False
+    access_lines: list[str] = field(default_factory=list)  # allowed host names, CORS origins
 
     def __post_init__(self) -> None:
         self.port = 0
@@ -250,6 +252,8 @@ class Supervisor:
         )
         _say(f"serving on http://{host}:{self.port} with {self.count} workers (pids {pids}){mode}")
         _say("token required (Authorization: Bearer ...)" if self.token else "no token required")
+        for line in self.access_lines:
+            _say(line)
         _say("press Ctrl-C to stop")
 
     def _on_signals(self) -> None:
@@ -467,9 +471,9 @@ def run_workers(args: argparse.Namespace, *, host: str, token: str | None, count
             logging.ERROR,
         )
         return ExitCode.BAD_INPUT
-    failed = _check_settings(args, host, token)
-    if failed is not None:
-        return failed
+    checked = _check_settings(args, host, token)
+    if isinstance(checked, int):
+        return checked
     try:
         reserved, port = reserve_port(host, args.port)
     except OSError as exc:
@@ -477,4 +481,4 @@ def run_workers(args: argparse.Namespace, *, host: str, token: str | None, count
         hint = " (another program listens on it; choose another --port)" if busy else ""
         _say(f"cannot listen on {host}:{args.port}: {exc.strerror or exc}{hint}", logging.ERROR)
         return ExitCode.FAILURE
-    return Supervisor(args, host, token, count).run(reserved, port)
+    return Supervisor(args, host, token, count, access_lines=checked).run(reserved, port)
