@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from llmrouter_tui.core.record_batch import MAX_BATCH
 from llmrouter_tui.testing.fake_upstream import Fault
 
@@ -46,6 +48,15 @@ FAKE_PROVIDER = {
     "gemini-3.8-flash": "gemini",
     LOCAL: "openai",
 }
+# Context windows (catalog.toml, and conftest's llama3.2 entry).
+WINDOW = {
+    GROQ: 131_072,
+    GROQ_BIG: 131_072,
+    GEMINI: 1_048_576,
+    GEMINI_LITE: 1_048_576,
+    "gemini-3.8-flash": 1_048_576,
+    LOCAL: 131_072,
+}
 # Candidate chains (catalog fallbacks, plus conftest's llama3.2 entry).
 CHAINS = {
     GROQ: [GROQ, GROQ_BIG, GEMINI],
@@ -57,7 +68,21 @@ CHAINS = {
 # ---- the fault matrix --------------------------------------------------------------------------
 
 # Matrix routing: short backoff we can measure, breaker out of the way (flapping tests it).
-MATRIX = {"backoff_initial_s": 0.05, "backoff_max_s": 0.1, "cooldown_failures": 1000}
+# The attempt and total deadlines are long on purpose: a case that forgot its own, shorter
+# deadline (first token, stream idle) would wait them out and cross HANG_BOUND_S, while a
+# slow shared machine cannot (what each case should take is timed in bench/, not here).
+MATRIX = {
+    "backoff_initial_s": 0.05,
+    "backoff_max_s": 0.1,
+    "cooldown_failures": 1000,
+    "attempt_timeout_s": 40,
+    "total_timeout_s": 80,
+}
+HANG_BOUND_S = 20.0
+# Cases that wait out a deadline or a Retry-After (about a second each): outside the quick
+# loop, `pytest -m "not slow"`; CI runs them.
+SLOW = (pytest.mark.slow,)
+FAULT_FOREVER_S = 120.0  # a stall or slow first token no router deadline lets through
 RUNTIME_PROVIDER = {"groq": "groq", "gemini": "gemini", "openai": "local"}
 
 
@@ -80,15 +105,19 @@ class Case:
     streamed: str | None = None
     error_kind: str | None = None
     error_has: str | None = None
-    min_gap_s: float = 0.0
-    max_gap_s: float | None = None
+    min_gap_s: float = 0.0  # between the fake's posts: sleeps are never shorter
+    max_wait_s: float | None = None  # the router's own planned wait before a retry
     min_s: float = 0.0
-    max_s: float = 2.5
+    max_s: float = HANG_BOUND_S  # only catches a missing deadline; see MATRIX
     status: int | None = None
     valid_keys: bool = False
     refused: bool = False
     truncated: bool = False
-    marks: tuple = field(default=())
+    marks: tuple = field(default=())  # pytest marks for this case's tests, e.g. SLOW
+
+    def param(self) -> Any:
+        """This case as a pytest parameter, with its id and marks."""
+        return pytest.param(self, marks=self.marks, id=self.id)
 
 
 def _f(kind: str, **kw) -> Callable[[str], list[Fault]]:
@@ -101,35 +130,37 @@ def _everywhere(kind: str, **kw) -> Callable[[str], list[Fault]]:
 
 CASES = [
     Case("429_retry_after", _f("status", status=429, retry_after_s=0.3, times=1), "same", 2,
-         ("rate_limited",), min_gap_s=0.3, max_gap_s=0.3 * 1.1 + 0.3, min_s=0.3, status=429),
+         ("rate_limited",), min_gap_s=0.3, max_wait_s=0.3 * 1.1, min_s=0.3, status=429,
+         marks=SLOW),
     Case("429_persistent_no_hint", _f("status", status=429), "fallback", 3, ("rate_limited",),
-         min_gap_s=0.025, max_gap_s=0.5, status=429),
+         min_gap_s=0.025, max_wait_s=0.1, status=429),
     Case("500_once", _f("status", status=500, times=1), "same", 2, ("server_error",),
          status=500),
     Case("503_persistent", _f("status", status=503), "fallback", 3, ("server_error",),
          status=503),
     Case("503_nowhere_to_go", _everywhere("status", status=503,
          message="The model is overloaded."), "error", 3, ("server_error",), scope="all",
-         error_kind="all_failed", error_has="503", status=503, max_s=4),
+         error_kind="all_failed", error_has="503", status=503),
     Case("non_json_502", _f("non_json"), "fallback", 3, ("server_error",), status=502),
     Case("reset_before_any_byte", _f("reset", times=1), "same", 2, ("connect_error",)),
     Case("refused", lambda m: [], "fallback", 3, ("connect_error",), scope="provider",
-         refused=True),
-    Case("silent", _f("silent"), "fallback", 1, ("first_token_timeout",), min_s=0.6, max_s=2),
-    Case("slow_first_token", _f("slow_first_token", delay_s=2), "fallback", 1,
-         ("first_token_timeout",), min_s=0.6, max_s=2),
+         refused=True, marks=SLOW),
+    Case("silent", _f("silent"), "fallback", 1, ("first_token_timeout",), min_s=0.6,
+         marks=SLOW),
+    Case("slow_first_token", _f("slow_first_token", delay_s=FAULT_FOREVER_S), "fallback", 1,
+         ("first_token_timeout",), min_s=0.6, marks=SLOW),
     # Mid-answer breaks are continued: once more on the primary (broken again), then by the
     # fallback from where the text stopped (prefill); one answer, never restarted.
     Case("cut_mid_answer", _f("cut", after_chunks=3), "continued", 2, ("stream_cut",)),
-    Case("stall_mid_answer", _f("stall", after_chunks=2, delay_s=3), "continued", 2,
-         ("stream_stalled",), min_s=1.0, max_s=2.5),
+    Case("stall_mid_answer", _f("stall", after_chunks=2, delay_s=FAULT_FOREVER_S), "continued",
+         2, ("stream_stalled",), min_s=1.0, marks=SLOW),
     Case("malformed_mid_answer", _f("malformed_chunk", after_chunks=1), "continued", 2,
          ("malformed", "stream_cut")),
     Case("malformed_first_chunk", _f("malformed_chunk", after_chunks=0), "fallback", 1,
          ("malformed", "stream_cut")),
-    Case("no_done", _f("no_done"), "same", 1, max_s=1),
+    Case("no_done", _f("no_done"), "same", 1),
     Case("context_length", _f("context_length"), "fallback", 1, ("context_length",),
-         status=400),
+         status=400, error_kind="context_length"),  # an error where no window is larger
     Case("content_filter", _f("content_filter"), "error", 1, ("content_filter",),
          error_kind="content_filter", error_has="filter|block"),
     Case("invalid_key", lambda m: [], "fallback", 1, ("auth",), scope="provider",
@@ -154,8 +185,18 @@ def answerer(case: Case, primary: str) -> str | None:
         return primary
     if outcome == "error":
         return None
-    # "fallback" and "continued": the first candidate the fault does not hit
-    return next(m for m in CHAINS[primary] if not hits(case, primary, m))
+    # "fallback" and "continued": the first candidate the fault does not hit (and, after a
+    # context-length refusal, with a larger window; None if there is none)
+    return next(
+        (m for m in CHAINS[primary] if not hits(case, primary, m) and fits(case, primary, m)),
+        None,
+    )
+
+
+def fits(case: Case, primary: str, model: str) -> bool:
+    """May `model` take the request after the primary failed? A context-length refusal
+    skips every candidate whose window is no larger (core/context_fit.py)."""
+    return case.id != "context_length" or WINDOW[model] > WINDOW[primary]
 
 
 # ---- key secrecy ------------------------------------------------------------------------------

@@ -288,13 +288,27 @@ async def test_stream_without_done_finishes_with_usage(make_runtime, upstream, m
     assert result.usage.total > 0 and not result.usage.estimated
 
 
-@pytest.mark.parametrize("model", [GROQ, GEMINI])
-async def test_context_length_exceeded_goes_to_next_candidate(make_runtime, upstream, model):
-    upstream.add_fault(Fault(kind="context_length", model=model))
-    result = await make_runtime().router.complete(ChatRequest(model=model, prompt="x"))
-    assert result.status == "ok" and result.fallback_used
+async def test_context_length_exceeded_goes_to_a_model_with_a_larger_window(make_runtime, upstream):
+    # GROQ and GROQ_BIG both take 131,072 tokens: only GEMINI's 1M window may take it.
+    upstream.add_fault(Fault(kind="context_length", model=GROQ))
+    result = await make_runtime().router.complete(ChatRequest(model=GROQ, prompt="x"))
+    assert result.status == "ok" and result.model_used == GEMINI
     assert result.attempts[0].error == "context_length"
-    assert len(chat_requests(upstream, model)) == 1
+    assert [a.outcome for a in result.attempts[1:]] == ["skipped_context", "ok"]
+    assert len(chat_requests(upstream, GROQ)) == 1 and chat_requests(upstream, GROQ_BIG) == []
+
+
+async def test_context_length_exceeded_with_no_larger_window_is_the_callers_error(
+    make_runtime, upstream
+):
+    # GEMINI's fallbacks take 1M (the same) and 131,072 tokens: neither is asked.
+    upstream.add_fault(Fault(kind="context_length", model=GEMINI))
+    result = await make_runtime().router.complete(ChatRequest(model=GEMINI, prompt="x"))
+    assert result.status == "error" and result.error_kind == "context_length"
+    assert [a.outcome for a in result.attempts] == ["error", "skipped_context", "skipped_context"]
+    assert "too long for every candidate" in result.error
+    assert [len(chat_requests(upstream, m)) for m in (GEMINI, "gemini-3.5-flash-lite")] == [1, 0]
+    assert chat_requests(upstream, GROQ_BIG) == []
 
 
 @pytest.mark.parametrize("model", [GROQ, GEMINI])

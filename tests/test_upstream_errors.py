@@ -196,9 +196,12 @@ async def test_error_before_any_text(make_runtime, upstream, case: Case, primary
         return
     assert result.status == "ok", result.error
     answerer = primary if case.outcome == "same" else NEXT[primary]
+    if case.kind == "context_length":  # GROQ_BIG's window is no larger than GROQ's: skipped
+        answerer = GEMINI
     assert result.model_used == answerer
     failed = case.posts - (answerer == primary)  # the last post on the primary answered
-    assert [a.error for a in result.attempts[:-1]] == [case.kind] * failed
+    tried = [a for a in result.attempts[:-1] if a.outcome != "skipped_context"]
+    assert [a.error for a in tried] == [case.kind] * failed
     assert result.attempts[-1].outcome == "ok"
     if case.retry_s is not None and events:
         (failed,) = [e for e in events if isinstance(e, AttemptFailed)]

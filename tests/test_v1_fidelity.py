@@ -210,6 +210,17 @@ def at_path(body: Any, path: str) -> Any:
     return node
 
 
+def not_sent_values(param: Param, row: Row, sample: dict[str, Any]) -> list[Any]:
+    """The values a kind that is not sent the row's parameter must not receive: the sample's
+    value when it is plain, else what the kinds that are sent it find at their wire paths
+    (`messages[0].name` of a messages sample)."""
+    value = sample[param.name]
+    if isinstance(value, str | bool | int):
+        return [value]
+    found = [at_path(sample, wire) for wire in row.wire.values() if wire is not None]
+    return [v for v in found if isinstance(v, str | bool | int)]
+
+
 # ---- one table: the SDK's fields, the core's names, the OpenAPI document, the README -----------
 
 
@@ -232,7 +243,7 @@ def test_the_table_names_every_field_the_openai_sdk_can_send():
         for row in param.rows:
             assert set(row.wire) == set(KINDS) and set(row.shown) <= set(KINDS), row.label
             if None in row.wire.values():  # "not sent" is checked by looking for the value
-                assert all(isinstance(s[param.name], str | bool | int) for s in row.samples)
+                assert all(not_sent_values(param, row, s) for s in row.samples), row.label
 
 
 def test_the_readme_table_is_the_code_table():
@@ -336,7 +347,9 @@ async def test_each_parameter_reaches_each_provider_kind_as_the_table_says(
     (body,) = v1.bodies(model)
     wire = row.wire[kind]
     if wire is None:  # accepted, not sent: the value appears nowhere in the request
-        for value in sample.values():
+        values = not_sent_values(param, row, {**sample, "messages": messages})
+        assert values, row.label  # a check that looks for nothing cannot fail
+        for value in values:
             assert json.dumps(value) not in json.dumps(body), (row.label, value)
         return
     value = at_path(body, wire)
@@ -457,6 +470,9 @@ async def test_bad_fields_are_refused_by_name_before_any_call(
             "messages[0].content[0].image_url.url",
         ),
         ({"role": "user", "content": [{"type": "audio"}]}, "messages[0].content[0].type"),
+        ({"role": "user", "content": "x", "name": 7}, "messages[0].name"),
+        ({"role": "user", "content": "x", "name": " "}, "messages[0].name"),
+        ({"role": "tool", "tool_call_id": "c", "content": "1", "name": "f"}, "messages[0].name"),
     ],
 )
 async def test_bad_messages_are_refused_by_path(v1: V1, message: dict[str, Any], param: str):
@@ -753,6 +769,34 @@ async def test_models_retrieve_with_ids_that_contain_a_slash(v1: V1):
     assert "openai/no-such-model" in error["message"]
 
 
+async def test_models_retrieve_takes_every_id_a_chat_request_takes(v1: V1):
+    """A PROVIDER:MODEL id that /v1/chat/completions accepts is a model here too."""
+    fresh = await v1.client.models.retrieve("groq:brand-new-model")
+    assert (fresh.id, fresh.owned_by) == ("groq:brand-new-model", "groq")
+    details = fresh.model_extra["x_llmrouter"]
+    kind_defaults = v1.runtime.catalog.capabilities("groq:any-uncatalogued-id", "groq")
+    assert details["capabilities"] == kind_defaults.as_dict()
+    assert details["context_window"] is None and details["status"] == "not in the catalog"
+    # The catalog model under its qualified name: its own capabilities and window.
+    qualified = await v1.client.models.retrieve(f"groq:{GROQ}")
+    details = qualified.model_extra["x_llmrouter"]
+    assert details["capabilities"] == v1.runtime.catalog.capabilities(GROQ).as_dict()
+    assert details["context_window"] == 131072
+    local = await v1.client.models.retrieve("local:qwen3:8b")  # kind openai: ':' is allowed
+    assert local.owned_by == "local"
+    reply = await v1.client.chat.completions.create(
+        model="groq:brand-new-model", messages=user("x")
+    )
+    assert reply.model == "groq:brand-new-model"
+    for bad in ("nowhere:some-model", "gemini:a..b", "gemini:models/x", "groq:", ":x"):
+        with pytest.raises(openai.NotFoundError) as caught:
+            await v1.client.models.retrieve(bad)
+        error = caught.value.body
+        assert error["code"] == "model_not_found" and error["param"] == "model", (bad, error)
+        with pytest.raises(openai.BadRequestError):  # chat agrees: not a model here
+            await v1.client.chat.completions.create(model=bad, messages=user("x"))
+
+
 async def test_capabilities_are_listed_with_every_model(v1: V1):
     listed = await v1.client.models.list()
     catalog = v1.runtime.catalog
@@ -787,6 +831,58 @@ async def test_the_cache_key_separates_parameters(v1: V1):
     assert await ask(seed=1, stop=["END"]) is False
     assert await ask() is False
     assert [b.get("seed") for b in v1.bodies(GROQ)] == [1, 2, 1, None]
+
+
+async def test_a_message_name_is_sent_and_separates_the_cache(v1: V1):
+    async def ask(model: str, name: str | None) -> bool:
+        message: dict[str, Any] = {"role": "user", "content": "who am I?"}
+        if name is not None:
+            message["name"] = name
+        reply = await v1.client.chat.completions.create(model=model, messages=[message])
+        return reply.model_extra["x_llmrouter"]["from_cache"]
+
+    for model in (GROQ, LOCAL):
+        assert await ask(model, "ada") is False
+        assert await ask(model, "grace") is False  # another speaker: another answer
+        assert await ask(model, None) is False  # unnamed: a third key
+        assert await ask(model, "ada") is True
+        assert [b["messages"][0].get("name") for b in v1.bodies(model)] == ["ada", "grace", None]
+    # A leading system message with a name stays a message, with its name.
+    await v1.client.chat.completions.create(
+        model=GROQ,
+        messages=[{"role": "system", "content": "Be brief.", "name": "house_rules"}, *user("x")],
+    )
+    assert v1.bodies(GROQ)[-1]["messages"][0] == {
+        "role": "system",
+        "content": "Be brief.",
+        "name": "house_rules",
+    }
+
+
+async def test_too_long_for_every_candidate_is_a_400_with_the_reason(
+    make_v1: Callable[..., Any],
+):
+    small = {"context_window": 100}
+    v1 = await make_v1({GROQ: small, GROQ_BIG: small, GEMINI: small})
+    with pytest.raises(openai.BadRequestError) as caught:
+        await v1.client.chat.completions.create(model=GROQ, messages=user("word " * 400))
+    error = caught.value.body
+    assert error["code"] == "context_length", error
+    assert "too long for every candidate's context window" in error["message"]
+    assert "100-token context window" in error["message"] and "(estimated)" in error["message"]
+    assert v1.upstream.requests == []
+
+
+async def test_a_model_whose_provider_is_not_configured_is_a_400_naming_it(
+    make_v1: Callable[..., Any],
+):
+    v1 = await make_v1({"helper-model": {"provider": "helper"}})
+    with pytest.raises(openai.BadRequestError) as caught:
+        await v1.client.chat.completions.create(model="helper-model", messages=user("x"))
+    error = caught.value.body
+    assert error["code"] == "model_not_found" and error["param"] == "model", error
+    assert "helper-model" in error["message"] and "[providers.helper]" in error["message"]
+    assert v1.upstream.requests == []
 
 
 async def test_a_fallback_that_cannot_honour_is_skipped_and_shown_in_attempts(

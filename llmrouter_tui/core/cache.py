@@ -48,8 +48,8 @@ def cache_key(
 
     Only when set, the payload also holds "params" (GenerationParams.cache_fields: every set
     parameter that changes the answer; not `user`), and a turn holds content parts as
-    OpenAI-shaped dicts, "tool_calls" and "tool_call_id": a request that uses none of them
-    keeps the key it always had.
+    OpenAI-shaped dicts, "tool_calls", "tool_call_id" and "name": a request that uses none of
+    them keeps the key it always had.
     """
     turns = ",".join([_turn(m) for m in messages])
     extra = params.cache_fields() if params is not None else None
@@ -74,7 +74,12 @@ def _turn(message: Message | Mapping[str, str]) -> str:
     if isinstance(message, Mapping):
         role, content = message["role"], message["content"]
     else:
-        if not isinstance(message.content, str) or message.tool_calls or message.tool_call_id:
+        if (
+            not isinstance(message.content, str)
+            or message.tool_calls
+            or message.tool_call_id
+            or message.name is not None
+        ):
             return _json(_structured_turn(message))
         role, content = message.role, message.content
     return '{"content":' + _encode_string(content) + ',"role":' + _encode_string(role) + "}"
@@ -94,6 +99,8 @@ def _structured_turn(message: Message) -> dict[str, object]:
         turn["tool_calls"] = [_call_dict(call) for call in message.tool_calls]
     if message.tool_call_id is not None:
         turn["tool_call_id"] = message.tool_call_id
+    if message.name is not None:
+        turn["name"] = message.name
     return turn
 
 

@@ -19,6 +19,15 @@ _MEMO_LIMIT = 1024  # requested ids whose candidates are remembered (PROVIDER:MO
 MODEL_STATUSES = ("available", "preview", "deprecated", "retired")
 
 
+def not_configured(provider: str) -> str:
+    """Why a model of `provider` cannot be sent anything, and what to do about it."""
+    return (
+        f"provider {provider!r} is not configured: add a [providers.{provider}] table to "
+        "llmrouter.toml (if one in the working directory was left out, the warning printed at "
+        "start says why and how to allow it)"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
     """One catalog entry."""
@@ -193,14 +202,32 @@ class Catalog:
         kind = self._providers.get(info.provider, info.provider)
         return self._kind_capabilities.get(kind, Capabilities())
 
-    def capabilities(self, model: str, provider: str | None = None) -> Capabilities:
-        """What `model` (a catalog id, or `provider:model` with `provider`) accepts: its
-        catalog capabilities, else the defaults of its provider's kind."""
+    def _listed(self, model: str, provider: str | None) -> ModelInfo | None:
+        """The catalog entry of `model` (a catalog id, or `provider:model` with `provider`)."""
         info = self.models.get(model)
         if info is None and provider is not None:
             # `groq:openai/gpt-oss-20b` is the catalog model under another name.
             listed = self.models.get(model.partition(":")[2])
             info = listed if listed is not None and listed.provider == provider else None
+        return info
+
+    def context_window(self, model: str, provider: str | None = None) -> int | None:
+        """The tokens `model` takes (as the catalog or the user's config says); None: unknown."""
+        info = self._listed(model, provider)
+        window = info.context_window if info is not None else None
+        # Only a positive integer is a window (a mistyped value is no reason to skip a model).
+        if isinstance(window, int) and not isinstance(window, bool) and window > 0:
+            return window
+        return None
+
+    def kind_of(self, provider: str) -> str | None:
+        """The kind (groq, gemini, openai) of a configured provider; None if not configured."""
+        return self._providers.get(provider)
+
+    def capabilities(self, model: str, provider: str | None = None) -> Capabilities:
+        """What `model` (a catalog id, or `provider:model` with `provider`) accepts: its
+        catalog capabilities, else the defaults of its provider's kind."""
+        info = self._listed(model, provider)
         if info is not None and info.capabilities is not None:
             return info.capabilities
         if info is None:

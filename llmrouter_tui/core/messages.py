@@ -2,7 +2,8 @@
 
 Accepted per message: `role` system | developer (= system) | user | assistant | tool;
 `content` a string or an array of `{"type": "text", "text"}` / `{"type": "image_url",
-"image_url": {"url", "detail"?}}` parts; assistant `tool_calls`; tool `tool_call_id`.
+"image_url": {"url", "detail"?}}` parts; assistant `tool_calls`; tool `tool_call_id`;
+`name`, the participant's name (OpenAI-style APIs take it; Gemini has no such field).
 Errors are InputError naming the field (`messages[2].content[0].image_url.url`).
 """
 
@@ -129,7 +130,12 @@ def message_from_openai(item: Any, index: int) -> Message:
             raise InputError(f"{where}.tool_call_id must name the tool call this answers")
     else:
         tool_call_id = None
-    return Message(role, content, tool_calls, tool_call_id)  # type: ignore[arg-type]
+    name = item.get("name")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise InputError(f"{where}.name must be a non-empty string (the participant's name)")
+    if name is not None and role == "tool":
+        raise InputError(f"{where}.name is not taken on tool messages; remove it")
+    return Message(role, content, tool_calls, tool_call_id, name)  # type: ignore[arg-type]
 
 
 def check_conversation(messages: Sequence[Message]) -> None:

@@ -20,9 +20,9 @@ from .capabilities import (
     unmet_need,
     unmet_reason,
 )
-from .catalog import Catalog, Resolution
+from .catalog import Catalog, Resolution, not_configured
 from .config import Settings
-from .errors import InputError
+from .errors import InputError, UnknownModelError
 from .messages import check_conversation, message_from_openai, prompt_text
 from .params import GenerationParams
 from .selection import Selection
@@ -106,6 +106,12 @@ class Preparer:
             candidates, auto_reason, budget, _ = self.selection.choose(needs, template_id)
         else:
             candidates = self.catalog.candidates(model)
+            provider = candidates[0].provider
+            if provider not in self.selection.providers.settings:
+                # Named by the caller: an error, not a silent fallback elsewhere.
+                raise UnknownModelError(
+                    f"model {model!r} cannot be used: {not_configured(provider)}"
+                )
             needs = self.check_needs(messages, params, candidates[0])
             budget = self.selection.check_budget(candidates)
         return Prepared(
@@ -207,7 +213,13 @@ def _check_messages(raw: object, system: str | None) -> tuple[list[Message], str
         raise InputError("messages must be a non-empty list of {role, content} objects")
     messages = [message_from_openai(item, index) for index, item in enumerate(raw)]
     first = messages[0]
-    if system is None and first.role == "system" and isinstance(first.content, str):
+    # A named one stays a message: its name goes with it.
+    if (
+        system is None
+        and first.role == "system"
+        and isinstance(first.content, str)
+        and first.name is None
+    ):
         messages.pop(0)
         system = first.content
     check_conversation(messages)

@@ -47,6 +47,10 @@ class Recovery:
         if failure is None:  # pragma: no cover - providers always end with StreamEnd
             failure = ProviderFailure("stream_cut", "stream ended without an end marker")
         run.last_failure = failure
+        if failure.kind == "context_length":
+            # Candidates with no larger a window would refuse it too: they are skipped.
+            candidate = slot.candidate
+            run.context.refused_by(self.catalog.context_window(candidate.model, candidate.provider))
         record = Attempt(
             slot.candidate.model,
             slot.candidate.provider,

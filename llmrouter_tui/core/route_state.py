@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from .capabilities import Capabilities
 from .catalog import Resolution
+from .context_fit import ContextFit
 from .continuation import ContinueMode, Resync
 from .prepare import Prepared
 from .providers.base import ProviderCall, ProviderFailure, StreamEnd
@@ -67,6 +68,12 @@ class RouteRun:
     tool_calls_sent: bool = False
     # The last attempt's failure: what a request that runs out of candidates reports.
     last_failure: ProviderFailure | None = None
+    # Which candidates' context windows the request fits (core/context_fit.py).
+    context: ContextFit = field(init=False)
+
+    def __post_init__(self) -> None:
+        prepared = self.prepared
+        self.context = ContextFit(prepared.messages, prepared.system, prepared.max_tokens)
 
     @property
     def partial(self) -> list[str]:

@@ -26,7 +26,7 @@ from .attempts import diverged_message, stream_attempt
 from .cache import CachedReply, cache_key
 from .callbacks import call_safely
 from .capabilities import unmet_need, unmet_reason
-from .catalog import Catalog, Resolution
+from .catalog import Catalog, Resolution, not_configured
 from .config import Settings
 from .continuation import Resync, add_usage, continued_note
 from .metrics import Metrics
@@ -226,16 +226,25 @@ class Router:
         """Why a candidate is not tried (its outcome and message), or None."""
         prepared = run.prepared
         candidate = slot.candidate
+        provider = self.providers.settings.get(candidate.provider)
+        if provider is None:  # e.g. a working-directory provider left out by the trust rule
+            return "skipped_no_provider", not_configured(candidate.provider)
         if prepared.needs:
             slot.capabilities = self.catalog.capabilities(candidate.model, candidate.provider)
             need = unmet_need(slot.capabilities, prepared.needs)
             if need is not None:  # never send a model something it would not honour
                 return "skipped_unsupported", unmet_reason(need, candidate.model, slot.capabilities)
+        too_long = run.context.skip_reason(
+            candidate.api_model,
+            self.catalog.context_window(candidate.model, candidate.provider),
+            provider.kind,
+        )
+        if too_long is not None:  # it would refuse the request: not worth a call
+            return "skipped_context", too_long
         if prepared.budget is not None and self.selection.paid(candidate):
             return "skipped_budget", prepared.budget.short()
-        if not self.providers.has_key(candidate.provider):
-            env = self.providers.settings[candidate.provider].api_key_env or "its API key"
-            return "skipped_no_key", f"no API key: set {env}"
+        if not provider.has_key:
+            return "skipped_no_key", f"no API key: set {provider.api_key_env or 'its API key'}"
         return self._circuit_skip(run, slot)
 
     def _circuit_skip(self, run: RouteRun, slot: Slot) -> tuple[AttemptOutcome, str] | None:
@@ -492,6 +501,13 @@ class Router:
         else:
             reason, kind = failure.message, failure.kind
         status_kind = kind if kind in ("content_filter", "bad_request") else "all_failed"
+        if _too_long_everywhere(run.attempts):
+            # The caller's request, not the models, is at fault: say so (HTTP 400, not 502).
+            status_kind = "context_length"
+            reason = (
+                "the request is too long for every candidate's context window; shorten it, "
+                "or use a model with a larger window"
+            )
         if partial:
             status_kind = "stream_failed"
         result = await self._finish(
@@ -547,6 +563,13 @@ def _replay(hit: CachedReply) -> Iterator[Delta | ToolCallDelta]:
             tool_call.arguments,
             tool_call.signature,
         )
+
+
+def _too_long_everywhere(attempts: list[Attempt]) -> bool:
+    """Was every candidate skipped or refused because the request is too long for it?"""
+    return bool(attempts) and all(
+        a.outcome == "skipped_context" or a.error == "context_length" for a in attempts
+    )
 
 
 def _success_outcome(attempt: AttemptRun) -> tuple[AttemptOutcome, str | None]:

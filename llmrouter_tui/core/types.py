@@ -66,13 +66,15 @@ class Message:
 
     `content` is a string, or content parts (kept as parts: providers that take arrays get
     arrays). An assistant turn may carry `tool_calls` (its content may then be ""); a `tool`
-    turn answers the call `tool_call_id` with its content.
+    turn answers the call `tool_call_id` with its content. `name` is OpenAI's participant
+    name (sent to OpenAI-style APIs; Gemini has no such field).
     """
 
     role: Role
     content: str | tuple[ContentPart, ...] = ""
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
+    name: str | None = None
 
     @property
     def text(self) -> str:
@@ -142,6 +144,8 @@ AttemptOutcome = Literal[
     "skipped_unsupported",  # the model cannot honour a parameter of the request
     "continued",  # finished an answer a broken stream had begun (prefill or regenerate)
     "skipped_budget",  # a paid model while a [budget] limit is reached
+    "skipped_context",  # the request is too long for the model's context window
+    "skipped_no_provider",  # the model's provider is not configured
     "cancelled",
 ]
 

@@ -11,8 +11,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final, cast, get_args
 
+from ..core.errors import UnknownModelError
 from ..core.params import params_from_openai
 from ..core.redact import Redactor
+from ..core.runtime import Runtime
 from ..core.types import ChatRequest, Result, Started, ToolCallDelta
 from .errors import error_object
 from .parameters import check_v1_fields
@@ -149,6 +151,42 @@ def model_object(row: dict[str, Any]) -> Model:
             "capabilities": row["capabilities"],
         },
     }
+
+
+def retrieved_model(runtime: Runtime, model_id: str) -> Model | None:
+    """GET /v1/models/{id}: a catalog model (retired ones too: they are still served), or a
+    `PROVIDER:MODEL` id /v1/chat/completions would accept (its provider configured, the id
+    valid for the provider's kind); None when neither."""
+    rows = runtime.model_rows()
+    for row in rows:
+        if row["id"] == model_id:
+            return model_object(row)
+    provider, sep, _ = model_id.partition(":")
+    if not sep or provider not in runtime.settings.providers:
+        return None
+    catalog = runtime.catalog
+    try:
+        resolution = catalog.resolve(model_id)  # checks the id as a request would
+    except UnknownModelError:
+        return None
+    router = runtime.router
+    status = "not in the catalog"  # the provider alone knows whether it serves this id
+    if not router.providers.has_key(provider):
+        status = "no key"
+    elif router.breaker.state(resolution.key) != "closed":
+        status = "cooling down"
+    return model_object(
+        {
+            "id": model_id,
+            "provider": provider,
+            "label": model_id,
+            "context_window": catalog.context_window(model_id, provider),
+            "status": status,
+            "replacement": None,
+            # The catalog entry's when the id names a catalog model, else the kind's defaults.
+            "capabilities": catalog.capabilities(model_id, provider).as_dict(),
+        }
+    )
 
 
 def listed(row: dict[str, Any]) -> bool:

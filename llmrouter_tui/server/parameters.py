@@ -182,6 +182,11 @@ _PREFILL = {
         {"role": "assistant", "content": "Autumn"},
     ]
 }
+_NAMED = {
+    "messages": [
+        {"role": "user", "name": "ada_lovelace", "content": "Hello"},
+    ]
+}
 _MESSAGES_WIRE = {"groq": "messages", "gemini": "contents", "openai": "messages"}
 _MAX_TOKENS_WIRE = {
     "groq": "max_completion_tokens",
@@ -254,6 +259,14 @@ PARAMETERS: tuple[Param, ...] = (
                     "gemini": "mapped to a last `model` turn",
                     "openai": "passed",
                 },
+            ),
+            Row(
+                "`messages`: `name`",
+                (_NAMED,),
+                {"groq": "messages[0].name", "gemini": None, "openai": "messages[0].name"},
+                "The participant's name, on system, user and assistant messages (refused on "
+                "tool messages); Gemini has no such field.",
+                shown={"groq": "passed", "openai": "passed"},
             ),
         ),
     ),

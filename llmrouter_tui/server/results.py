@@ -26,6 +26,7 @@ FAILURE_STATUS: dict[str, int] = {
     "deadline": 504,  # total_timeout_s ran out
     "content_filter": 422,  # the provider refused the content; retrying elsewhere will not help
     "bad_request": 400,  # the provider rejected the request itself (e.g. bad parameters)
+    "context_length": 400,  # too long for every candidate's context window
 }
 DEFAULT_FAILURE_STATUS = 502  # every candidate failed (or the stream broke)
 

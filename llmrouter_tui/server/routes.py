@@ -29,8 +29,8 @@ from .openai_api import (
     completion,
     listed,
     model_list,
-    model_object,
     parse_v1,
+    retrieved_model,
 )
 from .results import ChatStreamShape, failure_error, record, unless_disconnected
 from .sse import StreamShape, relay, relay_compare
@@ -274,14 +274,14 @@ async def v1_models(ctx: Context, request: Request, send: Send) -> None:
 async def v1_model(ctx: Context, request: Request, send: Send) -> None:
     """GET /v1/models/{model}: one model object (retired ids too: they are still served)."""
     model_id = request.path[len(MODEL_PREFIX) :]
-    for row in ctx.runtime.model_rows():
-        if row["id"] == model_id:
-            await send_json(send, 200, model_object(row))
-            return
+    found = retrieved_model(ctx.runtime, model_id)
+    if found is not None:
+        await send_json(send, 200, found)
+        return
     raise field_error(
         404,
         f"model {model_id!r} does not exist; GET /v1/models lists the models "
-        "(PROVIDER:MODEL ids work in requests but are not listed)",
+        "(PROVIDER:MODEL ids of a configured provider work too, but are not listed)",
         "model",
         "model_not_found",
     )

@@ -99,7 +99,8 @@ class Attempt(TypedDict):
         AttemptOutcome,
         Field(
             "skipped_unsupported: the model cannot honour a parameter of the request "
-            "(message says which); skipped_no_key / skipped_circuit_open: not tried."
+            "(message says which); skipped_context: the request is too long for its context "
+            "window; skipped_no_key / skipped_no_provider / skipped_circuit_open: not tried."
         ),
     ]
     status: NotRequired[int | None]
@@ -653,6 +654,9 @@ class V1Message(TypedDict):
     ]
     tool_calls: NotRequired[list[ToolCall]]
     tool_call_id: NotRequired[Annotated[str, Field("On a tool message: the call it answers.")]]
+    name: NotRequired[
+        Annotated[str, Field("The participant's name (not on tool messages; Gemini: not sent).")]
+    ]
 
 
 class Usage(TypedDict):

@@ -41,6 +41,8 @@ def openai_message(message: Message) -> dict[str, Any]:
             out["content"] = None  # what OpenAI clients send with tool calls and no text
     if message.role == "tool":
         out["tool_call_id"] = message.tool_call_id
+    if message.name is not None:
+        out["name"] = message.name
     return out
 
 
