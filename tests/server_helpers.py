@@ -307,6 +307,15 @@ class ServerProcess:
         self._reader.join(5)
 
 
+def refuses_connections(url: str) -> bool:
+    """A probe for `wait_until`: is a new connection to `url` refused?"""
+    try:
+        httpx.get(f"{url}/health", timeout=2)
+    except httpx.ConnectError:
+        return True
+    return False
+
+
 def access_lines(stderr: str) -> list[re.Match[str]]:
     """The access-log lines in a server's stderr, parsed."""
     return [m for m in map(ACCESS_LINE.match, stderr.splitlines()) if m]

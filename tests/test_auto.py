@@ -368,6 +368,7 @@ def test_exploration_is_reproducible_with_a_seed():
     assert len(set(first)) > 1  # it did explore
 
 
+@pytest.mark.slow
 async def test_exploration_through_the_router(build):
     runtime = build(explore=0.25, seed=11)
     seed_evidence(runtime.store)

@@ -153,6 +153,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_export_command(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with Store(data) as store:

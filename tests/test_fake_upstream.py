@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import select
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -15,6 +17,7 @@ import pytest
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
+from waiting import HANG_S, wait_until
 
 from llmrouter_tui.testing import FakeUpstream, Fault, default_reply
 from llmrouter_tui.testing.fake_payloads import split_chunks
@@ -73,9 +76,11 @@ def gm(fake: FakeUpstream, timeout_ms: int = 1000, key: str = "AIza-test") -> ge
     return c
 
 
-def oa_http(fake: FakeUpstream, key: str | None = "sk-test") -> httpx.AsyncClient:
+def oa_http(
+    fake: FakeUpstream, key: str | None = "sk-test", timeout: float = 1.0
+) -> httpx.AsyncClient:
     headers = {"authorization": f"Bearer {key}"} if key else {}
-    return httpx.AsyncClient(base_url=fake.openai_base_url, headers=headers, timeout=1.0)
+    return httpx.AsyncClient(base_url=fake.openai_base_url, headers=headers, timeout=timeout)
 
 
 def sse_events(raw: str) -> list[str]:
@@ -438,7 +443,7 @@ async def test_silent_triggers_client_timeouts(fake: FakeUpstream) -> None:
     t0 = time.monotonic()
     with pytest.raises(groq.APITimeoutError):
         await gq(fake, timeout=0.3).chat.completions.create(model=GROQ_MODEL, messages=MESSAGES)
-    assert 0.25 < time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 > 0.25  # the client's own timeout fired, not an early close
     with pytest.raises(Exception) as ei:
         await gm(fake, timeout_ms=300).aio.models.generate_content(model=GEM_MODEL, contents="x")
     assert type(ei.value).__name__ == "ReadTimeout"  # httpx2: google-genai does not wrap it
@@ -447,7 +452,7 @@ async def test_silent_triggers_client_timeouts(fake: FakeUpstream) -> None:
 def test_stop_ends_silent_and_stalled_connections() -> None:
     up = FakeUpstream().start()
     up.add_fault(Fault("silent", times=1))
-    up.add_fault(Fault("stall", delay_s=30))
+    up.add_fault(Fault("stall", delay_s=10 * HANG_S))  # far past the bound on stop below
     socks = []
     for _ in range(2):
         s = socket.create_connection(("127.0.0.1", up.port), timeout=2)
@@ -456,12 +461,13 @@ def test_stop_ends_silent_and_stalled_connections() -> None:
             b'content-length: 33\r\n\r\n{"model":"m","stream":true}      '
         )
         socks.append(s)
-    while len(up.requests) < 2:
-        time.sleep(0.01)
-    time.sleep(0.05)
-    t0 = time.monotonic()
-    up.stop()
-    assert time.monotonic() - t0 < 1.0
+    wait_until(lambda: len(up.requests) >= 2, "both requests at the fake")
+    # The stalled one has sent its first chunks; its handler now sleeps in the stall.
+    wait_until(lambda: select.select([socks[1]], [], [], 0)[0], "the stalled reply's head")
+    stopping = threading.Thread(target=up.stop)
+    stopping.start()
+    stopping.join(HANG_S)  # the stall lasts ten times longer: stop did not wait for it
+    assert not stopping.is_alive(), "stop() waited for a stalled connection"
     assert socks[0].recv(100) == b""  # closed without a single byte
     stalled = b""
     while chunk := socks[1].recv(65536):
@@ -472,20 +478,25 @@ def test_stop_ends_silent_and_stalled_connections() -> None:
 
 
 async def test_slow_first_token_sends_headers_first(fake: FakeUpstream) -> None:
-    fake.add_fault(Fault("slow_first_token", delay_s=0.3))
     body = {"model": OA_MODEL, "messages": MESSAGES, "stream": True}
-    async with oa_http(fake) as c:
+    # Headers and the role chunk do not wait for the delay: it is ten times the client's
+    # (hang) timeout, so getting them at all shows they came first.
+    fake.add_fault(Fault("slow_first_token", delay_s=10 * HANG_S, times=1))
+    async with (
+        oa_http(fake, timeout=HANG_S) as c,
+        c.stream("POST", "/chat/completions", json=body) as r,
+    ):
+        first = await anext(r.aiter_lines())
+    assert json.loads(first[6:])["choices"][0]["delta"]["role"] == "assistant"
+    # The content does wait for it (a lower bound, which sleeping guarantees).
+    fake.add_fault(Fault("slow_first_token", delay_s=0.3, times=1))
+    async with oa_http(fake, timeout=HANG_S) as c:
         t0 = time.monotonic()
         async with c.stream("POST", "/chat/completions", json=body) as r:
-            t_headers = time.monotonic() - t0
             lines = r.aiter_lines()
-            first = await anext(lines)
-            t_role = time.monotonic() - t0
-            while not (line := await anext(lines)):
+            while not (line := await anext(lines)) or '"role"' in line:
                 pass
             t_content = time.monotonic() - t0
-    assert json.loads(first[6:])["choices"][0]["delta"]["role"] == "assistant"
-    assert t_headers < 0.2 and t_role < 0.2
     assert "content" in json.loads(line[6:])["choices"][0]["delta"]
     assert t_content >= 0.28
 

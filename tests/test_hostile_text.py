@@ -259,6 +259,7 @@ def _has_surrogate(text: str) -> bool:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+@pytest.mark.slow
 @given(data=st.data())
 def test_any_string_in_any_field_is_refused_by_name_or_recorded_once(
     upstream: FakeUpstream, tmp_path_factory, data: st.DataObject

@@ -38,6 +38,7 @@ from reliability_helpers import (
     worker_prompt,
 )
 from server_helpers import ServerProcess, clean_env, serving
+from waiting import until
 
 from llmrouter_tui.core.errors import StorageError
 from llmrouter_tui.core.logsinks import read_csv, read_jsonl
@@ -88,6 +89,7 @@ def _run_worker(data_dir: Path, count: int, kill_after: int | None, cwd: Path):
     return done, rated, killed
 
 
+@pytest.mark.slow
 def test_sigkill_mid_flight_then_restart(tmp_path: Path):
     """Hundreds of requests and ratings in flight, SIGKILL, restart, audit every sink."""
     data = tmp_path / "data"
@@ -221,6 +223,7 @@ def _ask(args: list[str], data_dir: Path, cwd: Path, upstream) -> subprocess.Com
     )
 
 
+@pytest.mark.slow
 def test_full_disk_ask_prints_the_reply_and_one_warning_line(tmp_path: Path, upstream):
     data = tmp_path / "data"
     first = _ask(["-m", GROQ, "first"], data, tmp_path, upstream)
@@ -354,6 +357,7 @@ async def test_data_directory_turned_read_only_while_running(
 
 
 @needs_mount
+@pytest.mark.slow
 def test_read_only_data_directory_at_start_is_one_clear_error(tmp_path: Path, upstream):
     data = tmp_path / "data"
     assert _ask(["-m", GROQ, "hi"], data, tmp_path, upstream).returncode == 0
@@ -384,6 +388,7 @@ def _corrupt(data: Path) -> bytes:
     return bytes(raw)
 
 
+@pytest.mark.slow
 def test_corrupt_database_through_ask_is_one_line_and_untouched(tmp_path: Path, upstream):
     data = tmp_path / "data"
     assert _ask(["-m", GROQ, "hi"], data, tmp_path, upstream).returncode == 0
@@ -400,6 +405,7 @@ def test_corrupt_database_through_ask_is_one_line_and_untouched(tmp_path: Path, 
     assert done.stdout == ""
 
 
+@pytest.mark.slow
 def test_corrupt_database_through_serve_names_the_file_and_exits_1(tmp_path: Path, upstream):
     data = tmp_path / "data"
     assert _ask(["-m", GROQ, "hi"], data, tmp_path, upstream).returncode == 0
@@ -464,6 +470,7 @@ async def _chat_and_rate(
         rated.append((prompt_id, score, feedback))
 
 
+@pytest.mark.slow
 async def test_sigkill_the_server_mid_flight_then_restart(tmp_path: Path):
     data = tmp_path / "data"
     server = _serve(data, tmp_path)
@@ -478,9 +485,9 @@ async def test_sigkill_the_server_mid_flight_then_restart(tmp_path: Path):
                     await _chat_and_rate(client, i, acked, rated)
 
             tasks = [asyncio.create_task(guarded(i)) for i in range(300)]
-            deadline = time.monotonic() + 30
-            while (len(acked) < 100 or len(rated) < 20) and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
+            await until(
+                lambda: len(acked) >= 100 and len(rated) >= 20, "100 chats and 20 ratings acked"
+            )
             in_flight = sum(not t.done() for t in tasks)
             os.kill(server.proc.pid, signal.SIGKILL)
             await asyncio.gather(*tasks)
@@ -518,6 +525,7 @@ async def test_sigkill_the_server_mid_flight_then_restart(tmp_path: Path):
     assert_cache_complete(data / "llmrouter.db", cache_keys_for(SERVER_MODELS, prompts))
 
 
+@pytest.mark.slow
 async def test_hundreds_of_concurrent_requests_and_ratings_recorded_exactly_once(
     make_runtime, upstream, tmp_path: Path
 ):
@@ -555,6 +563,7 @@ async def test_hundreds_of_concurrent_requests_and_ratings_recorded_exactly_once
         assert store.get_rating(acked[0])["rating"] == latest[acked[0]]
 
 
+@pytest.mark.slow
 async def test_two_server_processes_share_one_data_directory(tmp_path: Path):
     """Two `--serve` workers on one directory; each rates the other's replies."""
     data = tmp_path / "shared"
@@ -605,6 +614,7 @@ def _open_and_record(data_dir: str, tag: str, barrier, errors) -> None:  # type:
         errors.put(str(exc))
 
 
+@pytest.mark.slow
 def test_workers_starting_at_once_on_a_fresh_directory_all_open_it(tmp_path: Path):
     """gunicorn-style: several processes open a brand-new data directory at the same moment
     (creating the database, switching it to WAL) and record at once. None may fail with

@@ -22,6 +22,8 @@ from server_helpers import ServerProcess, clean_env  # noqa: E402
 
 from llmrouter_tui.server.openapi import document  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a --serve --demo process fuzzed by schemathesis
+
 TOKEN = "fuzz-token-7c1e9a"
 # The server is stricter than the schema can say (the last message must be a non-empty user
 # turn) and, like the original app, ignores unknown fields and query parameters: whether

@@ -73,6 +73,7 @@ def _order(*part_lists: list[tuple[str, str | None]]) -> list[str]:
     return list(seen)
 
 
+@pytest.mark.slow
 @BOUNDED
 @given(template_text(), st.one_of(st.none(), template_text()), st.data())
 def test_template_values_are_inserted_once_and_never_expanded(prompt, system, data):
@@ -220,6 +221,7 @@ def _mutate(base: dict[str, Any], fields: list[str], data: st.DataObject) -> Any
     return body
 
 
+@pytest.mark.slow
 @BOUNDED
 @given(data=st.data())
 def test_chat_any_field_any_value(api: Api, data: st.DataObject):
@@ -240,6 +242,7 @@ def test_chat_any_field_any_value(api: Api, data: st.DataObject):
     assert_clean(response)
 
 
+@pytest.mark.slow
 @BOUNDED
 @given(data=st.data())
 def test_rate_any_field_any_value(api: Api, data: st.DataObject):
@@ -260,6 +263,7 @@ def test_rate_any_field_any_value(api: Api, data: st.DataObject):
     assert_clean(response)
 
 
+@pytest.mark.slow
 @BOUNDED
 @given(data=st.data())
 def test_v1_any_field_any_value(api: Api, data: st.DataObject):
@@ -280,6 +284,7 @@ _CALL = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": 
 TOOL_TURN_FIELDS = ["role", "content", "tool_calls", "tool_call_id", "extra"]
 
 
+@pytest.mark.slow
 @BOUNDED
 @given(data=st.data())
 def test_v1_tool_and_image_turns_any_field_any_value(api: Api, data: st.DataObject):

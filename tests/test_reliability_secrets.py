@@ -81,6 +81,7 @@ async def test_core_never_keeps_an_echoed_key(make_runtime, upstream: FakeUpstre
     assert_data_dir_clean(tmp_path / "data")
 
 
+@pytest.mark.slow
 def test_ask_never_prints_an_echoed_key(upstream: FakeUpstream, tmp_path: Path):
     env = clean_env(
         GROQ_API_KEY=GROQ_KEY,
@@ -141,6 +142,7 @@ async def test_server_never_sends_or_logs_an_echoed_key(
     assert_data_dir_clean(tmp_path / "data")
 
 
+@pytest.mark.slow
 def test_serve_logs_and_metrics_never_show_an_echoed_key(upstream: FakeUpstream, tmp_path: Path):
     """A real --serve at debug level, JSON and text, whose upstream echoes the keys back."""
     token = "tok-5e8d1c0b9a7f"
@@ -194,6 +196,7 @@ def screen_text(app) -> str:  # type: ignore[no-untyped-def]
     return html.unescape("".join(re.sub(r"<[^>]+>", "", t) for t in texts)).replace("\xa0", " ")
 
 
+@pytest.mark.slow
 async def test_tui_shows_the_failure_but_never_the_key(make_runtime, upstream: FakeUpstream):
     pytest.importorskip("textual")
     from test_tui_support import SIZE, chat, send, settle
@@ -218,6 +221,7 @@ async def test_tui_shows_the_failure_but_never_the_key(make_runtime, upstream: F
             assert_no_key(str(getattr(widget, "renderable", "") or ""), repr(widget))
 
 
+@pytest.mark.slow
 async def test_tui_shows_a_storage_warning_and_still_the_reply(
     make_runtime, upstream: FakeUpstream, tmp_path: Path
 ):

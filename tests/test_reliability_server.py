@@ -24,6 +24,7 @@ from reliability_helpers import (
     FAKE_PROVIDER,
     GEMINI,
     GROQ,
+    HANG_BOUND_S,
     LOCAL,
     MATRIX,
     Case,
@@ -35,6 +36,7 @@ from reliability_helpers import (
     hits,
 )
 from server_helpers import ServerProcess, check_response, clean_env, serving
+from waiting import HANG_S, wait_until
 
 from llmrouter_tui.server.app import create_app
 from llmrouter_tui.testing.fake_upstream import FakeUpstream
@@ -178,6 +180,7 @@ async def call(client: httpx.AsyncClient, surface: str, model: str, prompt: str)
     )
 
 
+@pytest.mark.slow  # a server per case (the in-process matrix covers the same faults quickly)
 @pytest.mark.parametrize("surface", SURFACES)
 @pytest.mark.parametrize("primary", [GROQ, GEMINI, LOCAL], ids=["groq", "gemini", "openai"])
 @pytest.mark.parametrize("case", SERVER_CASES, ids=[c.id for c in SERVER_CASES])
@@ -197,7 +200,7 @@ async def test_fault_matrix_through_the_server(
     prompt = f"server matrix {case.id} {surface}"
     async with (
         serving(app) as server,
-        httpx.AsyncClient(base_url=server.url, timeout=20) as client,
+        httpx.AsyncClient(base_url=server.url, timeout=2 * HANG_BOUND_S) as client,
     ):
         t0 = time.monotonic()
         try:
@@ -205,7 +208,7 @@ async def test_fault_matrix_through_the_server(
         finally:
             upstream.valid_keys = None
         elapsed = time.monotonic() - t0
-        assert case.min_s <= elapsed <= case.max_s + 0.5, f"took {elapsed:.2f}s"
+        assert case.min_s <= elapsed <= case.max_s, f"took {elapsed:.2f}s"  # see MATRIX
 
         if outcome == "error":
             assert not got.ok
@@ -270,20 +273,29 @@ def serve(tmp_path: Path):
     proc.stop()
 
 
-async def _normal_chat(url: str) -> tuple[int, float]:
-    started = time.monotonic()
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+async def _nothing_to_read(reader: asyncio.StreamReader) -> bool:
+    """True if the server has neither answered nor closed this connection yet."""
+    try:
+        await asyncio.wait_for(reader.read(1), 0.001)  # returns at once if anything is there
+    except TimeoutError:
+        return True
+    return False
+
+
+async def _normal_chat(url: str) -> int:
+    async with httpx.AsyncClient(base_url=url, timeout=HANG_S) as client:
         response = await client.post(f"/chat?model={GROQ}", json={"prompt": "still there?"})
-    return response.status_code, time.monotonic() - started
+    return response.status_code
 
 
+@pytest.mark.slow
 async def test_hundreds_of_idle_and_trickling_clients_do_not_block_a_request(serve):
     port = int(serve.url.rsplit(":", 1)[1])
-    baseline_status, baseline = await _normal_chat(serve.url)
-    assert baseline_status == 200
+    assert await _normal_chat(serve.url) == 200
 
     idle: list[asyncio.StreamWriter] = []
     trickling: list[asyncio.StreamWriter] = []
+    trickling_readers: list[asyncio.StreamReader] = []
     # Bounded by this machine's open-file limit (both processes hold one fd per socket).
     soft_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     idle_count = max(50, min(300, soft_limit // 2 - 150))
@@ -291,12 +303,13 @@ async def test_hundreds_of_idle_and_trickling_clients_do_not_block_a_request(ser
         _, writer = await asyncio.open_connection("127.0.0.1", port)
         idle.append(writer)
     for _ in range(100):  # a request head that never ends, one byte at a time
-        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"POST /chat HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         trickling.append(writer)
+        trickling_readers.append(reader)
 
     async def trickle() -> None:
-        for _ in range(20):
+        while True:  # the slow clients under test: a byte each every 0.1 s until cancelled
             for writer in trickling:
                 if not writer.is_closing():
                     writer.write(b"a")
@@ -305,28 +318,32 @@ async def test_hundreds_of_idle_and_trickling_clients_do_not_block_a_request(ser
     dripping = asyncio.create_task(trickle())
     try:
         results = await asyncio.gather(*(_normal_chat(serve.url) for _ in range(5)))
+        # Answered while every slow head was still pending: the server did not get to these
+        # chats only once its 10 s head deadline had cut the trickling clients off.
+        pending = [await _nothing_to_read(reader) for reader in trickling_readers]
     finally:
         dripping.cancel()
         for writer in idle + trickling:
             writer.close()
-    assert [status for status, _ in results] == [200] * 5
-    assert max(t for _, t in results) < baseline + 2.0, results
+    assert results == [200] * 5
+    assert all(pending), f"{pending.count(False)} trickling clients were cut off first"
     assert serve.proc.poll() is None
 
 
 async def test_oversized_bodies_and_headers_are_refused_early(serve):
     port = int(serve.url.rsplit(":", 1)[1])
     # A 50 MB body announced in the head: refused before any of it is sent.
+    # No byte of it is ever sent, so any answer but a 408 (the head-to-body deadline) shows
+    # the refusal came first.
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    started = time.monotonic()
     writer.write(
         b"POST /chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         b"Content-Length: 52428800\r\n\r\n"
     )
     await writer.drain()
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HANG_S)
     writer.close()
-    assert head.split()[1] == b"413" and time.monotonic() - started < 2
+    assert head.split()[1] == b"413"
     # The same without Content-Length (chunked): cut off once past the limit.
     async with httpx.AsyncClient(base_url=serve.url, timeout=10) as client:
 
@@ -369,8 +386,10 @@ def full_disk_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             jsonl.unlink()
             jsonl.symlink_to("/dev/full")
             during = client.post(f"/chat?model={GROQ}", json={"prompt": "while full"})
-            time.sleep(0.2)
-            stderr_while_full = server.stderr
+            stderr_while_full = wait_until(
+                lambda: "No space left on device" in server.stderr and server.stderr,
+                "the server's stderr to report the full disk",
+            )
             jsonl.unlink()
             jsonl.write_bytes(saved)
             after = client.post(f"/chat?model={GROQ}", json={"prompt": "after"})
@@ -384,6 +403,7 @@ def full_disk_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 def test_full_disk_replies_still_come_back_with_a_warning(full_disk_run: dict[str, Any]):
     before, during, after = full_disk_run["responses"]
     jsonl: Path = full_disk_run["jsonl"]
@@ -399,5 +419,6 @@ def test_full_disk_replies_still_come_back_with_a_warning(full_disk_run: dict[st
     assert full_disk_run["exit"] == 0
 
 
+@pytest.mark.slow
 def test_full_disk_is_reported_on_the_server_stderr(full_disk_run: dict[str, Any]):
     assert "No space left on device" in full_disk_run["stderr"]

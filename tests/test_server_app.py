@@ -17,6 +17,7 @@ import httpx
 import pytest
 from conftest import GEMINI_KEY, GROQ_KEY
 from server_helpers import check_response, leaks, validate
+from waiting import until
 
 from llmrouter_tui.core.redact import Redactor
 from llmrouter_tui.core.runtime import Runtime
@@ -732,8 +733,7 @@ async def test_factory_opens_the_runtime_from_the_environment_and_closes_it(
 
     scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
     task = asyncio.create_task(app(scope, receive, send))
-    while not sent:
-        await asyncio.sleep(0.01)
+    await until(lambda: sent, "the lifespan startup answer")
     assert sent == [{"type": "lifespan.startup.complete"}]
     runtime = app.runtime
     assert runtime is not None and runtime.settings.data_dir == tmp_path / "envdata"

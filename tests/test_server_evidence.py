@@ -7,7 +7,6 @@ client for /v1; every response the tests see is checked against /openapi.json at
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import sqlite3
@@ -30,6 +29,7 @@ from hypothesis import strategies as st
 from server_helpers import check_response, serving
 from test_reliability_hostile import BOUNDED, CHAT_FIELDS, QUERY_VALUE, _mutate, assert_clean
 from test_reliability_hostile import Api as HostileApi
+from waiting import until
 
 from llmrouter_tui.core.compare import suggested_models
 from llmrouter_tui.core.config import AutoSettings, BudgetSettings
@@ -503,18 +503,14 @@ async def test_a_client_that_leaves_a_streamed_compare_cancels_both(served: Serv
         async for line in response.aiter_lines():
             if '"type":"delta"' in line:
                 break
-    for _ in range(100):
+
+    def statuses() -> list[str]:
         with served.db() as conn:
-            statuses = sorted(
-                row[0]
-                for row in conn.execute(
-                    "SELECT status FROM requests WHERE prompt LIKE 'leave early%'"
-                )
-            )
-        if len(statuses) == 2:
-            break
-        await asyncio.sleep(0.05)
-    assert statuses == ["cancelled", "cancelled"]
+            query = "SELECT status FROM requests WHERE prompt LIKE 'leave early%'"
+            return sorted(row[0] for row in conn.execute(query))
+
+    await until(lambda: len(statuses()) == 2, "both sides' records")
+    assert statuses() == ["cancelled", "cancelled"]
 
 
 async def test_compare_without_models_asks_auto_for_its_two_best(served: Served) -> None:
@@ -536,6 +532,7 @@ async def test_compare_without_two_candidates_names_models(
     assert data["param"] == "models" and "models: [a, b]" in data["detail"]
 
 
+@pytest.mark.slow
 async def test_a_blind_compare_hides_the_models_until_the_vote(served: Served) -> None:
     orders = set()
     for n in range(24):  # both orders show up (all alike: a 1 in 8 million chance)
@@ -802,6 +799,7 @@ COMPARE_FIELDS = [*CHAT_FIELDS, "models", "blind"]
 PREFER_FIELDS = ["prompt_a", "prompt_b", "outcome", "feedback", "compare_id", "extra"]
 
 
+@pytest.mark.slow
 @HOSTILE_BOUNDS
 @given(data=st.data())
 def test_compare_any_field_any_value(hostile: Hostile, data: st.DataObject) -> None:

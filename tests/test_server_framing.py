@@ -354,6 +354,7 @@ def test_idle_connections_outlive_common_client_pools() -> None:
     assert main_parser().parse_args(["--serve"]).keep_alive == ServerConfig().keepalive_timeout_s
 
 
+@pytest.mark.slow
 async def test_keep_alive_option_sets_the_idle_timeout(tmp_path: Path) -> None:
     server = ServerProcess(
         [

@@ -491,6 +491,7 @@ def test_the_server_table_in_llmrouter_toml(tmp_path: Path) -> None:
 # ---- as real processes -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_serve_options_and_a_bad_one(tmp_path: Path) -> None:
     bad = subprocess.run(
         [sys.executable, "-m", "llmrouter_tui", "--serve", "--demo", "--port", "0",
@@ -529,6 +530,7 @@ def _ipv6_loopback() -> bool:
     return True
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
 def test_serve_on_ipv6_loopback(tmp_path: Path) -> None:
     server = ServerProcess(
@@ -548,6 +550,7 @@ def test_serve_on_ipv6_loopback(tmp_path: Path) -> None:
         assert server.stop() == 0
 
 
+@pytest.mark.slow
 def test_uvicorn_reads_the_rules_from_the_environment(tmp_path: Path) -> None:
     env = clean_env(
         LLMROUTER_DEMO="1",

@@ -33,7 +33,10 @@ from llmrouter_tui.testing.fake_upstream import FakeUpstream
 CHROMIUM = next(
     (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None
 )
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed"),
+    pytest.mark.slow,  # drives Chromium against a --serve process
+]
 
 GROQ = "openai/gpt-oss-20b"
 WAIT_S = 60  # a bound for a stuck browser, not a timing assertion

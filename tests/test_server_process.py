@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,10 @@ from server_helpers import (
     access_lines,
     clean_env,
     leaks,
+    refuses_connections,
     write_config,
 )
+from waiting import wait_until
 
 from llmrouter_tui.server.main import is_loopback
 from llmrouter_tui.testing.fake_upstream import FakeUpstream, Fault
@@ -102,6 +103,7 @@ def fake_env(upstream: FakeUpstream, tmp_path: Path, **extra: str) -> dict[str, 
 # ---- the original README --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_original_readme_commands_work_against_serve_demo(tmp_path: Path) -> None:
     server = ServerProcess(
         ["--serve", "--demo", "--port", "0", "--data-dir", str(tmp_path / "data")],
@@ -148,6 +150,7 @@ def test_the_original_readme_commands_work_against_serve_demo(tmp_path: Path) ->
     assert logged.count("/chat") == 6 and "/rate" in logged
 
 
+@pytest.mark.slow
 def test_the_original_fallback_test_reaches_gemini_without_a_groq_key(
     upstream: FakeUpstream, tmp_path: Path
 ) -> None:
@@ -174,6 +177,7 @@ def test_the_original_fallback_test_reaches_gemini_without_a_groq_key(
 # ---- lifecycle ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sigterm_lets_the_in_flight_request_finish_and_exits_0(
     upstream: FakeUpstream, tmp_path: Path
 ) -> None:
@@ -193,14 +197,9 @@ def test_sigterm_lets_the_in_flight_request_finish_and_exits_0(
 
     worker = threading.Thread(target=call)
     worker.start()
-    deadline = time.monotonic() + 10
-    while not upstream.requests and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert upstream.requests, "the request never reached the upstream"
+    wait_until(lambda: upstream.requests, "the request to reach the upstream")
     server.proc.send_signal(signal.SIGTERM)
-    time.sleep(0.2)
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{url}/health", timeout=2)  # no longer accepting
+    wait_until(lambda: refuses_connections(url), "the server to stop accepting")
     worker.join(15)
     code = server.stop()
     assert result["status"] == 200 and result["body"]["from_cache"] is False
@@ -239,6 +238,7 @@ def test_is_loopback(host: str, expected: bool) -> None:
     assert is_loopback(host) is expected
 
 
+@pytest.mark.slow
 def test_bad_config_exits_2_and_unusable_storage_exits_1(tmp_path: Path) -> None:
     base = [sys.executable, "-m", "llmrouter_tui", "--serve", "--port", "0"]
     missing = subprocess.run(
@@ -280,6 +280,7 @@ SECRET_GEMINI = "AIzaSECRETgem5678wxyz"
 SECRET_TOKEN = "tok_HUSHHUSH9876"
 
 
+@pytest.mark.slow
 def test_keys_never_reach_a_response_the_log_or_the_files(
     upstream: FakeUpstream, tmp_path: Path
 ) -> None:
@@ -343,6 +344,7 @@ def test_keys_never_reach_a_response_the_log_or_the_files(
 # ---- other ASGI servers -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_app_runs_under_uvicorn(upstream: FakeUpstream, tmp_path: Path) -> None:
     token = "uvicorn-token-123"
     env = fake_env(

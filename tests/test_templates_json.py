@@ -218,6 +218,7 @@ _TEXT = st.text(
 ).filter(lambda s: s.strip())
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(prompt=_TEXT, system=st.none() | _TEXT, title=_TEXT, tags=st.lists(_TEXT, max_size=3))
 def test_any_text_round_trips(

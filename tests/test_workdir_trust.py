@@ -99,6 +99,7 @@ def keys_seen(upstream: FakeUpstream) -> list[str | None]:
 # ---- ./llmrouter.toml ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_workdir_config_cannot_send_the_env_key_elsewhere_unless_named(
     upstream: FakeUpstream, evil: FakeUpstream, workdir: Path, tmp_path: Path
 ) -> None:

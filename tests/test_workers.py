@@ -15,15 +15,21 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from server_helpers import FAST_ROUTING_TOML, ServerProcess, access_lines, clean_env, write_config
+from server_helpers import (
+    FAST_ROUTING_TOML,
+    ServerProcess,
+    access_lines,
+    clean_env,
+    refuses_connections,
+    write_config,
+)
+from waiting import wait_until
 
 from llmrouter_tui.server import workers
 from llmrouter_tui.testing.fake_upstream import FakeUpstream, Fault
@@ -61,14 +67,6 @@ def gone(pid: int) -> bool:
     return state in {"Z", "X"}
 
 
-def wait_until(condition: Any, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-
-
 def fake_env(upstream: FakeUpstream, tmp_path: Path) -> dict[str, str]:
     """Providers pointed at the tests' fake upstream (no chunk delay: quicker than --demo)."""
     config = write_config(tmp_path / "llmrouter.toml", **FAST_ROUTING_TOML)
@@ -90,6 +88,7 @@ def on_a_new_connection(url: str, path: str, prompt: str | None = None) -> httpx
 # ---- spreading and recording ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_workers_share_the_connections_and_record_every_request_once(
     upstream: FakeUpstream, tmp_path: Path
 ) -> None:
@@ -162,6 +161,7 @@ _OWN_GROUP = (
         "SIGTERM to every process",  # systemd's default KillMode=control-group
     ],
 )
+@pytest.mark.slow
 def test_stopping_lets_every_worker_finish_its_requests_and_exits_0(
     how: str, upstream: FakeUpstream, tmp_path: Path
 ) -> None:
@@ -204,14 +204,7 @@ def test_stopping_lets_every_worker_finish_its_requests_and_exits_0(
     assert server.stderr.rstrip().endswith("stopped")
 
 
-def refuses_connections(url: str) -> bool:
-    try:
-        httpx.get(f"{url}/health", timeout=2)
-    except httpx.ConnectError:
-        return True
-    return False
-
-
+@pytest.mark.slow
 def test_a_second_signal_ends_the_grace_period(upstream: FakeUpstream, tmp_path: Path) -> None:
     # The replies take 4 s, within the 5 s grace period: only a forced stop leaves them unsent.
     upstream.add_fault(Fault(kind="slow_first_token", delay_s=4.0, times=16))
@@ -244,6 +237,7 @@ def test_a_second_signal_ends_the_grace_period(upstream: FakeUpstream, tmp_path:
     assert all(gone(pid) for pid in pids)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_reported_and_replaced(tmp_path: Path) -> None:
     server = start(tmp_path, "--demo", "--workers", "2")
     try:
