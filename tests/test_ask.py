@@ -13,6 +13,8 @@ from conftest import GEMINI_KEY, GROQ_KEY
 
 from llmrouter_tui.testing.fake_upstream import FakeUpstream, Fault
 
+pytestmark = pytest.mark.slow  # every test starts `llmrouter-tui` processes
+
 ORIGINAL_FIELDS = {"prompt_id", "model_used", "response_text", "latency_ms", "token_count"}
 
 

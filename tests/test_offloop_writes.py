@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 from server_helpers import serving
+from waiting import until
 
 from llmrouter_tui.core.logsinks import read_csv, read_jsonl
 from llmrouter_tui.core.metrics import LoopLag
@@ -123,8 +124,7 @@ async def test_requests_finishing_and_cancelled_under_the_lock_are_each_recorded
             for i in range(8)
         ]
         leaving = asyncio.ensure_future(leave_early())
-        while not started:
-            await asyncio.sleep(0.005)
+        await until(lambda: started, "the request that leaves early to start")
         leaving.cancel()
         with pytest.raises(asyncio.CancelledError):
             await leaving  # the cancelled request's record is queued behind the lock
@@ -156,8 +156,9 @@ async def test_the_server_answers_while_a_rating_waits_for_the_lock(app_server, 
                 client.post("/rate", json={"prompt_id": prompt_id, "rating": 4})
             )
             metrics = runtime.router.metrics
-            while metrics.in_flight == 0 and not rating.done():  # the server has it
-                await asyncio.sleep(0.005)
+            await until(  # the server has it
+                lambda: metrics.in_flight > 0 or rating.done(), "the server to take the rating"
+            )
             # Other requests are served while the rating waits for the lock.
             stats = await client.get("/stats")
             assert stats.status_code == 200
@@ -178,12 +179,10 @@ async def test_the_loop_lag_probe_sees_a_stall() -> None:
     lag.watch()
     lag.watch()  # idempotent: one probe
     try:
-        while lag.histogram.count < 2:
-            await asyncio.sleep(0.005)
+        await until(lambda: lag.histogram.count >= 2, "two loop-lag probe ticks")
         time.sleep(0.1)  # a blocking call on the loop, deliberately
         seen = lag.histogram.count
-        while lag.histogram.count == seen:
-            await asyncio.sleep(0.005)
+        await until(lambda: lag.histogram.count > seen, "a probe tick after the stall")
     finally:
         lag.stop()
     assert lag.max_s >= 0.09  # the probe woke at least the blocked time late
@@ -195,8 +194,11 @@ async def test_metrics_exposes_the_loop_lag(app_server, upstream) -> None:
     url, _runtime = app_server
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         await client.get("/health")  # the first request starts the probe
-        await asyncio.sleep(0.1)
-        text = (await client.get("/metrics")).text
-    count = re.search(r"^llmrouter_event_loop_lag_seconds_count (\S+)$", text, re.M)
-    assert count is not None and float(count[1]) >= 1
+
+        async def lag_counted() -> str | None:
+            text = (await client.get("/metrics")).text
+            count = re.search(r"^llmrouter_event_loop_lag_seconds_count (\S+)$", text, re.M)
+            return text if count is not None and float(count[1]) >= 1 else None
+
+        text = await until(lag_counted, "/metrics to count a loop-lag probe tick")
     assert re.search(r"^llmrouter_event_loop_lag_max_seconds \S+$", text, re.M)

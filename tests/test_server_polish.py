@@ -48,6 +48,7 @@ def banner(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> li
     return lines[start : end + 1]
 
 
+@pytest.mark.slow  # starts `--serve` processes
 def test_the_banner_lists_allowed_hosts_and_origins_only_when_set(tmp_path: Path) -> None:
     plain = banner(tmp_path / "plain")
     assert not [line for line in plain if "host names" in line or "CORS" in line], plain
@@ -71,6 +72,7 @@ def test_the_banner_lists_allowed_hosts_and_origins_only_when_set(tmp_path: Path
     assert PAGE + "/" not in origins[0]  # shown normalised, as it is compared
 
 
+@pytest.mark.slow  # starts a supervisor and two workers
 @pytest.mark.skipif(workers.spreads_connections() is not None, reason="needs SO_REUSEPORT")
 def test_the_workers_banner_lists_them_too(tmp_path: Path) -> None:
     lines = banner(tmp_path, "--workers", "2", "--allow-host", "*", "--cors-origin", PAGE)

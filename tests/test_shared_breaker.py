@@ -7,10 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 from server_helpers import FAST_ROUTING_TOML, ServerProcess, clean_env, write_config
 from waiting import wait_until
 
 from llmrouter_tui.testing.fake_upstream import FakeUpstream, Fault
+
+pytestmark = pytest.mark.slow  # two `--serve` processes per test
 
 GROQ = "openai/gpt-oss-20b"
 GROQ_KEY = "gsk_QX7RZ2KV9M4T8B"
