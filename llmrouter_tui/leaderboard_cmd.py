@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, TextIO
+from collections.abc import Sequence
+from typing import TextIO
 
 from .core.config import load_settings
 from .core.db import DB_FILENAME
 from .core.errors import ConfigError, StorageError
+from .core.leaderboard import LeaderboardRow
 from .core.store import Store
 from .exit_codes import ExitCode
 
@@ -46,7 +48,7 @@ def _interval(low: float | None, high: float | None, digits: int) -> str:
     return f"{low:.{digits}f}–{high:.{digits}f}"
 
 
-def render(rows: list[dict[str, Any]], template_id: str | None) -> str:
+def render(rows: Sequence[LeaderboardRow], template_id: str | None) -> str:
     """The leaderboard as a text table."""
     scope = f"template {template_id}" if template_id else "all templates"
     compares = sum(r["compares"] for r in rows) // 2
@@ -86,7 +88,7 @@ def run_leaderboard(argv: list[str], out: TextIO | None = None) -> int:
     except ConfigError as exc:
         print(f"llmrouter-tui leaderboard: {exc}", file=err)
         return ExitCode.BAD_INPUT
-    rows: list[dict[str, Any]] = []
+    rows: list[LeaderboardRow] = []
     if (settings.data_dir / DB_FILENAME).exists():  # no database: no votes (none is created)
         try:
             with Store(settings.data_dir) as store:

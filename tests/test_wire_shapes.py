@@ -27,6 +27,7 @@ from server_helpers import SchemaError, serving, sse_events, validate
 
 import llmrouter_tui
 from llmrouter_tui.core.runtime import Runtime
+from llmrouter_tui.core.stats import RecentRequest
 from llmrouter_tui.server import openapi, wire, wire_shapes
 from llmrouter_tui.server.app import create_app
 from llmrouter_tui.server.routes import ROUTES, endpoint_of
@@ -160,6 +161,10 @@ async def test_every_route_answers_with_bodies_its_declaration_describes(
         stats = await call("GET", "/stats")
         assert stats["total_prompts"] >= 1 and stats["leaderboard"]
         await call("GET", "/stats?template=summarize")
+        # The TUI's latency chart reads rows no route serves: they too are their declaration.
+        recent = runtime.store.recent_requests(5)
+        declared = [spec.name for spec in wire.fields_of(RecentRequest)]
+        assert recent and all(list(row) == declared for row in recent)
         await call("GET", "/models")
         await call("GET", "/models?live=true")
         templates = await call("GET", "/templates")
@@ -306,6 +311,65 @@ def test_a_field_taken_out_of_its_declaration_leaves_both_the_check_and_openapi(
     # An undeclared field is an unknown field: ignored, as /chat always ignored those.
     assert without["chat"] == without["compare"] == "accepted"
     assert without["chat_system"] is None and without["compare_system"] is None
+
+
+# The core's return shapes (stats, leaderboard, model and template rows) are declared in core,
+# once: /openapi.json documents them from there, and no server module lists their fields.
+_CORE_PROBE = """
+import json
+from llmrouter_tui.server import openapi
+
+schemas = openapi.document()["components"]["schemas"]
+print(json.dumps({name: sorted(schema.get("properties", {})) for name, schema in schemas.items()}))
+"""
+
+# (file, line taken out, component, field): one field of each core-declared body.
+_CORE_FIELDS = (
+    ("core/stats.py", r"    cache_hit_rate: Annotated\[.*\n", "Stats", "cache_hit_rate"),
+    ("core/stats.py", r"    fallbacks: int\n", "PerModelStats", "fallbacks"),
+    ("core/leaderboard.py", r"    win_rate: Annotated\[.*\n", "LeaderboardRow", "win_rate"),
+    ("core/catalog.py", r"    shutdown: str \| None\n", "ModelRow", "shutdown"),
+    ("core/templates.py", r"    description: str \| None\n", "TemplateInfo", "description"),
+)
+
+
+def _core_probe(root: Path) -> dict[str, list[str]]:
+    done = subprocess.run(
+        [sys.executable, "-c", _CORE_PROBE],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out: dict[str, list[str]] = json.loads(done.stdout)
+    return out
+
+
+def test_a_field_taken_out_of_a_core_row_leaves_openapi(tmp_path: Path) -> None:
+    package = Path(llmrouter_tui.__file__).parent
+    whole = _core_probe(package.parent)
+    for _, _, component, name in _CORE_FIELDS:
+        assert name in whole[component], (component, name)
+
+    copied = tmp_path / "llmrouter_tui"
+    shutil.copytree(package, copied, ignore=shutil.ignore_patterns("__pycache__"))
+    for file, line, _, _ in _CORE_FIELDS:
+        path = copied / file
+        text = path.read_text("utf-8")
+        removed = re.sub(f"(?m)^{line}", "", text, count=1)
+        assert removed != text, f"the declaration in {file} moved"
+        path.write_text(removed, "utf-8")
+
+    without = _core_probe(tmp_path)
+    for _, _, component, name in _CORE_FIELDS:
+        assert name not in without[component], (component, name)
+    # Nothing else went: the copy differs only by the fields taken out.
+    for component, names in whole.items():
+        gone = {name for _, _, c, name in _CORE_FIELDS if c == component}
+        assert [n for n in names if n not in gone] == without[component], component
 
 
 # ---- the toolkit ----------------------------------------------------------------------------

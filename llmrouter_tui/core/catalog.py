@@ -7,12 +7,13 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any, NotRequired, TypedDict
 
 from .capabilities import Capabilities, CapabilityError
 from .config import line_of
 from .errors import ConfigError, UnknownModelError
 from .model_ids import check_api_model
+from .wire_meta import Field, ref
 
 _MEMO_LIMIT = 1024  # requested ids whose candidates are remembered (PROVIDER:MODEL is open-ended)
 
@@ -26,6 +27,37 @@ def not_configured(provider: str) -> str:
         "llmrouter.toml (if one in the working directory was left out, the warning printed at "
         "start says why and how to allow it)"
     )
+
+
+class ModelRow(TypedDict):
+    """One model as listed (GET /models, the model picker): `auto`, a catalog model, or with
+    the providers' own listings merged in (?live=true) one only a provider lists."""
+
+    id: str
+    provider: str
+    label: str
+    context_window: int | None
+    status: Annotated[
+        str,
+        Field(
+            "available, preview, deprecated, no key, no provider, cooling down, 'retired → "
+            "REPLACEMENT', or for ?live=true 'not in catalog (live listing)'."
+        ),
+    ]
+    catalog_status: Annotated[str | None, Field("The catalog's status; null: not in it.")]
+    replacement: str | None
+    shutdown: str | None
+    kind: str | None
+    # Absent only on a model a provider's live listing names and the catalog does not.
+    capabilities: NotRequired[Annotated[dict[str, Any], Field(schema=ref("Capabilities"))]]
+    live: NotRequired[
+        Annotated[
+            bool | None,
+            Field(
+                "Only with ?live=true: listed by the provider now (null when its listing failed)."
+            ),
+        ]
+    ]
 
 
 @dataclass(frozen=True, slots=True)

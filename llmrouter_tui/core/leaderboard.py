@@ -19,12 +19,42 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, TypedDict
+
+from .wire_meta import Field
 
 Z95 = 1.959963984540054
 ELO_BASE = 1000.0
 ELO_SCALE = 400.0 / math.log(10.0)  # Elo points per unit of ln(strength)
 DEFAULT_PRIOR = 1.0  # virtual games against the reference, per model
+
+_INTERVAL = Field("Its 95 % interval.")
+
+
+class LeaderboardRow(TypedDict):
+    """One model on the leaderboard (GET /stats, the TUI's analytics, `leaderboard`)."""
+
+    rank: Annotated[int, Field(minimum=1)]
+    model: str
+    bt_score: Annotated[
+        float | None,
+        Field(
+            "Bradley–Terry score from compares on the Elo scale (1000: an average model; "
+            "+100 ≈ a 64 % chance of winning); null without compares."
+        ),
+    ]
+    bt_low: Annotated[float | None, _INTERVAL]
+    bt_high: float | None
+    compares: int
+    wins: int
+    losses: int
+    ties: int
+    both_bad: int
+    win_rate: Annotated[float | None, Field("Observed, ties and both-bad as half.")]
+    mean_rating: Annotated[float | None, Field("Mean 1–5 rating.")]
+    rating_low: Annotated[float | None, Field("Its 95 % interval (null below two ratings).")]
+    rating_high: float | None
+    ratings: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,13 +300,8 @@ def rows(
     pairs: Sequence[PairCount],
     ratings: Mapping[str, RatingCount],
     prior: float = DEFAULT_PRIOR,
-) -> list[dict[str, Any]]:
-    """The leaderboard, best first: one row per model with compares or ratings.
-
-    Keys: rank, model, bt_score, bt_low, bt_high (Elo scale; None without compares),
-    compares, wins, losses, ties, both_bad, win_rate (observed, ties as half), mean_rating,
-    rating_low, rating_high (None below two ratings), ratings.
-    """
+) -> list[LeaderboardRow]:
+    """The leaderboard, best first: one row per model with compares or ratings."""
     merged = merge_pairs(pairs)
     strengths = bradley_terry(merged, prior)
     errors = log_strength_errors(merged, strengths, prior)
@@ -291,7 +316,7 @@ def rows(
         for side in (a, b):
             side[2] += p.ties
             side[3] += p.both_bad
-    out: list[dict[str, Any]] = []
+    out: list[LeaderboardRow] = []
     for model in sorted(set(record) | {m for m, r in ratings.items() if r.n}):
         won, lost, tied, bad = record.get(model, [0.0, 0.0, 0.0, 0.0])
         compares = won + lost + tied + bad

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .catalog import Catalog
+from .catalog import Catalog, ModelRow
 from .config import ProviderSettings, Secret, Settings, load_settings
 from .provenance import Notice
 from .redact import DEMO_KEY
@@ -155,7 +155,7 @@ class Runtime:
     def on_rating(self, callback: Callable[[dict[str, Any]], None]) -> None:
         self._rating_listeners.append(callback)
 
-    def model_rows(self) -> list[dict[str, Any]]:
+    def model_rows(self) -> list[ModelRow]:
         """Every catalog model with its status as a user should see it now (`auto` first)."""
         rows = [auto_row(self.router.selection)]
         for info in self.catalog.models.values():

@@ -17,7 +17,7 @@ from . import budget as _budget
 from .auto import AUTO_MODEL, AutoChooser, Choice, Option, merge_capabilities
 from .auto import choose as auto_choose
 from .capabilities import Capabilities, Need, unmet_need
-from .catalog import Catalog, Resolution
+from .catalog import Catalog, ModelRow, Resolution
 from .config import Settings
 from .errors import InputError, UnknownModelError
 from .policy import CircuitBreaker
@@ -227,7 +227,7 @@ class Selection:
             self.spend.add(result.cost_usd, result.created_at[:10])
 
 
-def auto_row(selection: Selection) -> dict[str, Any]:
+def auto_row(selection: Selection) -> ModelRow:
     """The model list's row for `auto` (same keys as the catalog models' rows)."""
     usable, cooling, _ = selection.options(())
     pool = usable or cooling

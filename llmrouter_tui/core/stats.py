@@ -12,7 +12,10 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any, TypedDict
+
+from .leaderboard import LeaderboardRow
+from .wire_meta import Field
 
 # ---- summary maintenance --------------------------------------------------------------------
 
@@ -216,6 +219,101 @@ def summary_rows(
 
 # ---- reading ----------------------------------------------------------------------------------
 
+_P = "Approximate (the histogram bucket's middle); null without ok requests."
+
+
+class PerModelStats(TypedDict):
+    """One model's requests (counted for model_used when ok, else requested_model)."""
+
+    requests: int
+    ok: int
+    errors: int
+    cache_hits: int
+    fallbacks: int
+    p50_latency_ms: Annotated[float | None, Field(_P)]
+    p95_latency_ms: float | None
+    p50_ttft_ms: float | None
+    p95_ttft_ms: float | None
+    avg_rating: float | None
+    ratings: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost_usd: Annotated[float, Field("Spent on this model's replies.")]
+    saved_usd: Annotated[float, Field("Saved by its cache hits.")]
+
+
+class CostDay(TypedDict):
+    day: Annotated[str, Field("YYYY-MM-DD (UTC).")]
+    requests: int
+    cost_usd: float
+    saved_usd: float
+    by_model: Annotated[dict[str, float], Field("USD spent per model that day.")]
+
+
+class Cost(TypedDict):
+    """Spend per model (per_model.*.cost_usd) and per day, and cache savings."""
+
+    total_usd: Annotated[float, Field("Spent on every priced reply.")]
+    saved_usd: Annotated[float, Field("What cache hits would have cost.")]
+    priced_requests: int
+    estimated_requests: Annotated[
+        int, Field("Priced replies whose cost came from estimated token counts.")
+    ]
+    per_day: Annotated[list[CostDay], Field("The last 31 UTC days with requests, oldest first.")]
+
+
+class TokenTotals(TypedDict):
+    prompt: int
+    completion: int
+    total: int
+    estimated_requests: Annotated[int, Field("Requests whose token counts were estimated.")]
+
+
+class RatingCounts(TypedDict):
+    count: int
+    by_score: Annotated[dict[str, int], Field('Ratings per score, "1" to "5".')]
+
+
+class StatsSummary(TypedDict):
+    """Analytics from the summary tables (Store.stats). A request counts for model_used when
+    ok, else for requested_model."""
+
+    model_usage: Annotated[dict[str, int], Field("Per model: the ok requests it answered.")]
+    avg_latency: Annotated[float | None, Field("Seconds (ok requests).")]
+    avg_rating: float | None
+    total_fallbacks: int
+    total_prompts: Annotated[int, Field("Every request, whatever its status.")]
+    ok: int
+    errors: int
+    cancelled: int
+    cache_hits: int
+    cache_hit_rate: Annotated[float, Field("Of all requests.")]
+    tokens: TokenTotals
+    ratings: RatingCounts
+    per_model: dict[str, PerModelStats]
+    percentiles_approximate: bool
+    cost: Cost
+    leaderboard: Annotated[
+        list[LeaderboardRow],
+        Field(
+            "Best first: from every vote, or (GET /stats?template=ID) from the votes given to "
+            "that template's replies."
+        ),
+    ]
+
+
+class RecentRequest(TypedDict):
+    """One request, for a latency-over-time chart."""
+
+    prompt_id: str
+    created_at: str
+    model_used: str | None
+    requested_model: str
+    latency_ms: float
+    ttft_ms: float | None
+    status: str
+
 
 def _percentile(buckets: list[tuple[int, int]], total: int, p: float) -> float | None:
     """Nearest-rank percentile from (bucket, count) pairs sorted by bucket."""
@@ -230,7 +328,7 @@ def _percentile(buckets: list[tuple[int, int]], total: int, p: float) -> float |
     return round(bucket_value(buckets[-1][0]), 1)
 
 
-def compute(conn: sqlite3.Connection) -> dict[str, Any]:
+def compute(conn: sqlite3.Connection) -> StatsSummary:
     """The analytics dict (see Store.stats)."""
     models = conn.execute(
         "SELECT model, requests, ok, errors, cancelled, cache_hits, fallbacks, latency_ms_sum, "
@@ -247,7 +345,7 @@ def compute(conn: sqlite3.Connection) -> dict[str, Any]:
         "SELECT model, rating, count(*) FROM ratings GROUP BY model, rating"
     ).fetchall()
 
-    per_model: dict[str, dict[str, Any]] = {}
+    per_model: dict[str, PerModelStats] = {}
     totals = [0] * _SUMS
     for row in models:
         model = row[0]
@@ -340,7 +438,7 @@ def compute(conn: sqlite3.Connection) -> dict[str, Any]:
     }
 
 
-def _spend_per_day(conn: sqlite3.Connection, days: int = SPEND_DAYS) -> list[dict[str, Any]]:
+def _spend_per_day(conn: sqlite3.Connection, days: int = SPEND_DAYS) -> list[CostDay]:
     """Spend and cache savings per UTC day (the last `days` days with requests, oldest
     first), each with its spend per model. Reads at most days x models summary rows."""
     first = conn.execute(
@@ -350,7 +448,7 @@ def _spend_per_day(conn: sqlite3.Connection, days: int = SPEND_DAYS) -> list[dic
     ).fetchone()
     if first is None:
         return []
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, CostDay] = {}
     for day, model, requests, cost, saved in conn.execute(
         "SELECT day, model, requests, cost_usd, saved_usd FROM daily_stats WHERE day >= ? "
         "ORDER BY day, model",
@@ -369,7 +467,7 @@ def _spend_per_day(conn: sqlite3.Connection, days: int = SPEND_DAYS) -> list[dic
 
 def leaderboard_rows(
     conn: sqlite3.Connection, template_id: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[LeaderboardRow]:
     """The leaderboard (core.leaderboard.rows) from the rating and preference summaries:
     overall, or from one template's votes only."""
     from .leaderboard import PairCount, RatingCount, rows
@@ -394,7 +492,7 @@ def leaderboard_rows(
     return rows(pairs, ratings)
 
 
-def _empty_model() -> dict[str, Any]:
+def _empty_model() -> PerModelStats:
     return {
         "requests": 0,
         "ok": 0,
@@ -415,20 +513,24 @@ def _empty_model() -> dict[str, Any]:
     }
 
 
-def recent_requests(conn: sqlite3.Connection, limit: int = 200) -> list[dict[str, Any]]:
+def recent_requests(conn: sqlite3.Connection, limit: int = 200) -> list[RecentRequest]:
     """The newest `limit` requests, oldest first (for a latency-over-time chart)."""
     rows = conn.execute(
         "SELECT prompt_id, created_at, model_used, requested_model, latency_ms, ttft_ms, status "
         "FROM requests ORDER BY created_at DESC LIMIT ?",
         (max(0, int(limit)),),
     ).fetchall()
-    keys = (
-        "prompt_id",
-        "created_at",
-        "model_used",
-        "requested_model",
-        "latency_ms",
-        "ttft_ms",
-        "status",
-    )
-    return [dict(zip(keys, row, strict=True)) for row in reversed(rows)]
+    return [
+        {
+            "prompt_id": prompt_id,
+            "created_at": created_at,
+            "model_used": model_used,
+            "requested_model": requested_model,
+            "latency_ms": latency_ms,
+            "ttft_ms": ttft_ms,
+            "status": status,
+        }
+        for prompt_id, created_at, model_used, requested_model, latency_ms, ttft_ms, status in (
+            reversed(rows)
+        )
+    ]

@@ -38,6 +38,7 @@ from .callbacks import call_safely
 from .conversations import Conversations, register_functions
 from .db import DB_FILENAME, open_database, storage_error
 from .errors import StorageError
+from .leaderboard import LeaderboardRow
 from .logsinks import PREFERENCE_FIELDS, PROMPT_FIELDS, RATING_FIELDS, AppendLog
 from .recorder import CacheWrite
 from .types import Result
@@ -455,7 +456,7 @@ class Store:
         with self._use("read") as conn:
             return _preferences.get(conn, prompt_a, prompt_b)
 
-    def leaderboard(self, template_id: str | None = None) -> list[dict[str, Any]]:
+    def leaderboard(self, template_id: str | None = None) -> list[LeaderboardRow]:
         """Leaderboard rows (core.leaderboard.rows): overall, or one template's votes only."""
         with self._use("read the leaderboard from") as conn:
             conn.execute("BEGIN")
@@ -487,20 +488,9 @@ class Store:
 
     # ---- analytics ----------------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
-        """Analytics from the summary tables (fast at any size).
-
-        Keys: model_usage {model: ok requests it answered}, avg_latency (seconds, ok
-        requests), avg_rating, total_fallbacks, total_prompts (all requests), ok, errors,
-        cancelled, cache_hits, cache_hit_rate (of all requests), tokens {prompt, completion,
-        total, estimated_requests}, ratings {count, by_score}, per_model {model: {requests,
-        ok, errors, cache_hits, fallbacks, p50/p95_latency_ms, p50/p95_ttft_ms, avg_rating,
-        ratings, prompt/completion/total_tokens, cost_usd, saved_usd}} and
-        percentiles_approximate; cost {total_usd, saved_usd (by cache hits), priced_requests,
-        estimated_requests, per_day [{day, requests, cost_usd, saved_usd, by_model {model:
-        cost_usd}}] (last 31 days with requests, oldest first)}; leaderboard (the rows of
-        `leaderboard()`). A request counts for model_used when ok, else for requested_model.
-        """
+    def stats(self) -> _stats.StatsSummary:
+        """Analytics from the summary tables (fast at any size); core.stats.StatsSummary
+        declares the keys."""
         with self._use("read stats from") as conn:
             conn.execute("BEGIN")  # one snapshot across the three reads
             try:
@@ -508,8 +498,7 @@ class Store:
             finally:
                 conn.execute("COMMIT")
 
-    def recent_requests(self, limit: int = 200) -> list[dict[str, Any]]:
-        """The newest `limit` requests, oldest first: prompt_id, created_at, model_used,
-        requested_model, latency_ms, ttft_ms, status."""
+    def recent_requests(self, limit: int = 200) -> list[_stats.RecentRequest]:
+        """The newest `limit` requests, oldest first (core.stats.RecentRequest)."""
         with self._use("read") as conn:
             return _stats.recent_requests(conn, limit)

@@ -23,14 +23,16 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 from .errors import ConfigError, MissingVariablesError, UnknownTemplateError
 from .provenance import Notice
+from .wire_meta import Field
 
 __all__ = [
     "RenderedTemplate",
     "Template",
+    "TemplateInfo",
     "TemplateSet",
     "TemplateWatcher",
     "default_templates_path",
@@ -71,6 +73,21 @@ class RenderedTemplate:
 
     prompt: str
     system: str | None = None
+
+
+class TemplateInfo(TypedDict):
+    """One template as listed (GET /templates): its variables are the `{{name}}`
+    placeholders of its prompt, then of its system message."""
+
+    id: str
+    title: str
+    category: str
+    tags: list[str]
+    variables: Annotated[list[str], Field("Every placeholder's name, in order of first use.")]
+    defaults: Annotated[dict[str, str], Field("Values used for variables left without one.")]
+    system: str | None
+    description: str | None
+    prompt: str
 
 
 @dataclass(frozen=True)
@@ -126,7 +143,7 @@ class Template:
         system = None if self.system is None else _PLACEHOLDER.sub(substitute, self.system)
         return RenderedTemplate(prompt=prompt, system=system)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> TemplateInfo:
         """A JSON-ready description of the template."""
         return {
             "id": self.id,

@@ -7,9 +7,12 @@ described by kind and HTTP status only, so no key (or URL carrying one) can leak
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
+from ..core.catalog import ModelRow
 from ..core.runtime import Runtime
+from .wire_shapes import LiveListing
 
 
 def _describe(exc: BaseException) -> str:
@@ -47,8 +50,8 @@ async def live_models(runtime: Runtime, timeout_s: float) -> dict[str, dict[str,
 
 
 def merge_live(
-    rows: list[dict[str, Any]], live: dict[str, dict[str, Any]]
-) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    rows: Sequence[ModelRow], live: dict[str, dict[str, Any]]
+) -> tuple[list[ModelRow], dict[str, LiveListing]]:
     """Catalog rows marked `live` true/false (None when unknown) plus live-only models.
 
     Returns the rows and a per-provider summary ({"ok", "count"} or {"ok", "error"}).
@@ -56,7 +59,7 @@ def merge_live(
     listed = {
         name: {m["id"]: m for m in info["models"]} for name, info in live.items() if info["ok"]
     }
-    merged = []
+    merged: list[ModelRow] = []
     for row in rows:
         ids = listed.get(row["provider"])
         merged.append({**row, "live": None if ids is None else row["id"] in ids})
@@ -79,7 +82,7 @@ def merge_live(
                     "live": True,
                 }
             )
-    summary = {
+    summary: dict[str, LiveListing] = {
         name: {"ok": True, "count": len(info["models"])}
         if info["ok"]
         else {"ok": False, "error": info["error"]}

@@ -8,9 +8,11 @@ fields are passed, accepted or refused is declared once, in parameters.PARAMETER
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, cast, get_args
 
+from ..core.catalog import ModelRow
 from ..core.errors import UnknownModelError
 from ..core.params import params_from_openai
 from ..core.redact import Redactor
@@ -136,7 +138,7 @@ def completion(result: Result, redactor: Redactor) -> ChatCompletion:
     }
 
 
-def model_object(row: dict[str, Any]) -> Model:
+def model_object(row: Mapping[str, Any]) -> Model:
     """One `model` object; our details (capabilities included) under `x_llmrouter`."""
     return {
         "id": row["id"],
@@ -189,13 +191,13 @@ def retrieved_model(runtime: Runtime, model_id: str) -> Model | None:
     )
 
 
-def listed(row: dict[str, Any]) -> bool:
+def listed(row: ModelRow) -> bool:
     """Is a model row listed (GET /v1/models, /models' available_models)? `auto` and every
     catalog model that is not retired (retired ids still answer: their replacement serves)."""
     return row["catalog_status"] != "retired"
 
 
-def model_list(rows: list[dict[str, Any]]) -> ModelList:
+def model_list(rows: Sequence[ModelRow]) -> ModelList:
     """A `list` of `model` objects: `auto` and every catalog model that is not retired."""
     return {"object": "list", "data": [model_object(row) for row in rows if listed(row)]}
 

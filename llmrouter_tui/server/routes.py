@@ -44,7 +44,7 @@ from .validation import (
     parse_rate,
     query_bool,
 )
-from .wire_shapes import Health, ProviderKey
+from .wire_shapes import Health, Models, ProviderKey, Stats, Templates
 
 MODELS_NOTE = (
     "Model names are case-sensitive and must match those listed here. A retired model id "
@@ -239,18 +239,17 @@ async def stats(ctx: Context, request: Request, send: Send) -> None:
             "template",
         )
     store = ctx.runtime.store
-    data = store.stats()
+    payload: Stats = {**store.stats(), "leaderboard_template": template}
     if template is not None:
-        data["leaderboard"] = store.leaderboard(template)
-    data["leaderboard_template"] = template
-    await send_json(send, 200, data)
+        payload["leaderboard"] = store.leaderboard(template)
+    await send_json(send, 200, payload)
 
 
 async def models(ctx: Context, request: Request, send: Send) -> None:
     """GET /models (?live=true merges the providers' own listings)."""
     runtime = ctx.runtime
     rows = runtime.model_rows()
-    payload: dict[str, Any] = {
+    payload: Models = {
         "available_models": [row["id"] for row in rows if listed(row)],
         "note": MODELS_NOTE,
         "default_model": runtime.settings.default_model,
@@ -291,7 +290,8 @@ async def templates(ctx: Context, request: Request, send: Send) -> None:
     """GET /templates: every template with its variables."""
     warning = _reload_templates(ctx)
     items = [template.as_dict() for template in ctx.runtime.templates.values()]
-    await send_json(send, 200, {"templates": items, "count": len(items), "warning": warning})
+    payload: Templates = {"templates": items, "count": len(items), "warning": warning}
+    await send_json(send, 200, payload)
 
 
 async def health(ctx: Context, request: Request, send: Send) -> None:

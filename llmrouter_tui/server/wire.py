@@ -1,11 +1,12 @@
 """Wire shapes declared once, as TypedDicts, and how a declaration is read.
 
-A shape is a TypedDict (server/wire_shapes.py holds them all). Its fields' types, whether each
-is required (`NotRequired`), and `Annotated[..., Field(...)]` details (description, bounds,
-how a 400 words what is expected) are the declaration. Made from it: the /openapi.json
-components (wire_schema.schemas) and the request checks (wire_check.Checker), which return
-only the declared fields, so a field taken out of a declaration is neither documented nor
-read.
+A shape is a TypedDict (server/wire_shapes.py holds them, or imports the core's own return
+shapes). Its fields' types, whether each is required (`NotRequired`), and
+`Annotated[..., Field(...)]` details (description, bounds, how a 400 words what is expected;
+`Field` lives in core/wire_meta.py so core shapes can carry it) are the declaration. Made from
+it: the /openapi.json components (wire_schema.schemas) and the request checks
+(wire_check.Checker), which return only the declared fields, so a field taken out of a
+declaration is neither documented nor read.
 
 Plain typing rather than pydantic: a declaration is read once (at import, or when the document
 is first asked for), and checking a body is a few precompiled calls per field it sets.
@@ -29,20 +30,9 @@ from typing import (
     is_typeddict,
 )
 
+from ..core.wire_meta import Field
 
-@dataclass(frozen=True, slots=True)
-class Field:
-    """What a type does not say about a field (put in `Annotated[T, Field(...)]`)."""
-
-    doc: str = ""
-    minimum: float | None = None
-    maximum: float | None = None
-    min_items: int | None = None
-    max_items: int | None = None
-    min_length: int | None = None
-    expect: str | None = None  # how an error words what the field must be, when the type's
-    # own words ("a string", "an array") say too little
-    schema: Mapping[str, Any] | None = None  # a JSON Schema written out (documented, not checked)
+__all__ = ["Derived", "Field", "FieldSpec", "Named", "Node", "OneOf", "compile_type", "fields_of"]
 
 
 @dataclass(frozen=True, slots=True)

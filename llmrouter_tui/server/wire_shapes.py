@@ -5,13 +5,20 @@ says how a declaration is read.
 A field's Python type is its JSON type; `NotRequired` marks a field that may be absent;
 `Annotated[T, Field(...)]` adds the description, bounds and wording. Lists that the core owns
 (attempt outcomes, preference outcomes) are the core's own Literal types. Shapes that are
-another shape with a difference are `Derived` from it, not written twice.
+another shape with a difference are `Derived` from it, not written twice. Bodies the core
+returns (stats, leaderboard rows, model rows, template listings) are the core's own TypedDicts
+(declared beside the code that builds them, with core/wire_meta.Field); a body that adds to
+one is a TypedDict subclass of it.
 """
 
 from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
+from ..core.catalog import ModelRow
 from ..core.preferences import Outcome
+from ..core.stats import StatsSummary
+from ..core.templates import TemplateInfo
 from ..core.types import AttemptOutcome, RequestStatus
+from ..core.wire_meta import ref
 from .wire import Derived, Field, Named, OneOf
 
 SIDES = ("a", "b")  # a compare's replies, as /prefer's prompt_a / prompt_b and outcomes a / b
@@ -28,12 +35,6 @@ BLIND_HIDDEN = (
 )
 #: The same for the `start` event of a streamed reply.
 BLIND_HIDDEN_START = ("model", "requested_model", "notice")
-
-
-def ref(name: str) -> dict[str, str]:
-    """A field documented as a component that is not a TypedDict of its own (derived, or
-    made from a core table)."""
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 # ---- /chat ----------------------------------------------------------------------------------
@@ -403,127 +404,19 @@ class Rating(TypedDict):
 # ---- /stats ---------------------------------------------------------------------------------
 
 
-class PerModelStats(TypedDict):
-    requests: int
-    ok: int
-    errors: int
-    cache_hits: NotRequired[int]
-    fallbacks: NotRequired[int]
-    p50_latency_ms: NotRequired[float | None]
-    p95_latency_ms: NotRequired[float | None]
-    p50_ttft_ms: NotRequired[float | None]
-    p95_ttft_ms: NotRequired[float | None]
-    avg_rating: NotRequired[float | None]
-    ratings: NotRequired[int]
-    prompt_tokens: NotRequired[int]
-    completion_tokens: NotRequired[int]
-    total_tokens: NotRequired[int]
-    cost_usd: NotRequired[Annotated[float, Field("Spent on this model's replies.")]]
-    saved_usd: NotRequired[Annotated[float, Field("Saved by its cache hits.")]]
+class Stats(StatsSummary):
+    """The core's analytics (a request counts for model_used when ok, else for
+    requested_model) and which leaderboard they carry."""
 
-
-class CostDay(TypedDict):
-    day: Annotated[str, Field("YYYY-MM-DD (UTC).")]
-    requests: int
-    cost_usd: float
-    saved_usd: float
-    by_model: Annotated[dict[str, float], Field("USD spent per model that day.")]
-
-
-class Cost(TypedDict):
-    """Spend per model (per_model.*.cost_usd) and per day, and cache savings."""
-
-    total_usd: Annotated[float, Field("Spent on every priced reply.")]
-    saved_usd: Annotated[float, Field("What cache hits would have cost.")]
-    priced_requests: int
-    estimated_requests: Annotated[
-        int, Field("Priced replies whose cost came from estimated token counts.")
-    ]
-    per_day: Annotated[list[CostDay], Field("The last 31 UTC days with requests, oldest first.")]
-
-
-class LeaderboardRow(TypedDict):
-    rank: Annotated[int, Field(minimum=1)]
-    model: str
-    bt_score: Annotated[
-        float | None,
-        Field(
-            "Bradley–Terry score from compares on the Elo scale (1000: an average model; "
-            "+100 ≈ a 64 % chance of winning); null without compares."
-        ),
-    ]
-    bt_low: NotRequired[Annotated[float | None, Field("Its 95 % interval.")]]
-    bt_high: NotRequired[float | None]
-    compares: int
-    wins: int
-    losses: int
-    ties: int
-    both_bad: NotRequired[int]
-    win_rate: NotRequired[Annotated[float | None, Field("Observed, ties and both-bad as half.")]]
-    mean_rating: Annotated[float | None, Field("Mean 1–5 rating.")]
-    rating_low: NotRequired[Annotated[float | None, Field("Its 95 % interval.")]]
-    rating_high: NotRequired[float | None]
-    ratings: int
-
-
-class Stats(TypedDict):
-    model_usage: dict[str, int]
-    avg_latency: Annotated[float | None, Field("Seconds (ok requests).")]
-    avg_rating: float | None
-    total_fallbacks: int
-    total_prompts: int
-    ok: NotRequired[int]
-    errors: NotRequired[int]
-    cancelled: NotRequired[int]
-    cache_hits: NotRequired[int]
-    cache_hit_rate: NotRequired[float]
-    tokens: NotRequired[dict[str, Any]]
-    ratings: NotRequired[dict[str, Any]]
-    per_model: NotRequired[dict[str, PerModelStats]]
-    percentiles_approximate: NotRequired[bool]
-    cost: Cost
-    leaderboard: Annotated[
-        list[LeaderboardRow],
-        Field(
-            "Best first: from every vote, or with ?template=ID from the votes given to that "
-            "template's replies."
-        ),
-    ]
     leaderboard_template: Annotated[
-        str | None, Field("The ?template the leaderboard is for; null: every template.")
+        str | None,
+        Field("The ?template the leaderboard is for (its votes only); null: every template's."),
     ]
 
 
 # ---- /models, /templates, /health -----------------------------------------------------------
 
 _CAPABILITIES = Field(schema=ref("Capabilities"))
-
-
-class ModelRow(TypedDict):
-    id: str
-    provider: str
-    label: str
-    context_window: int | None
-    status: Annotated[
-        str,
-        Field(
-            "available, preview, deprecated, no key, no provider, cooling down, 'retired → "
-            "REPLACEMENT', or for ?live=true 'not in catalog (live listing)'."
-        ),
-    ]
-    catalog_status: NotRequired[str | None]
-    replacement: NotRequired[str | None]
-    shutdown: NotRequired[str | None]
-    kind: NotRequired[str | None]
-    capabilities: NotRequired[Annotated[dict[str, Any], _CAPABILITIES]]
-    live: NotRequired[
-        Annotated[
-            bool | None,
-            Field(
-                "Only with ?live=true: listed by the provider now (null when its listing failed)."
-            ),
-        ]
-    ]
 
 
 class LiveListing(TypedDict):
@@ -545,20 +438,8 @@ class Models(TypedDict):
     ]
 
 
-class Template(TypedDict):
-    id: str
-    title: str
-    category: NotRequired[str]
-    tags: NotRequired[list[str]]
-    variables: list[str]
-    defaults: NotRequired[dict[str, str]]
-    system: NotRequired[str | None]
-    description: NotRequired[str | None]
-    prompt: str
-
-
 class Templates(TypedDict):
-    templates: list[Template]
+    templates: list[TemplateInfo]
     count: int
     warning: NotRequired[str | None]
 

@@ -4,6 +4,7 @@ leaderboard (overall or per template) and spend (per model, per day, cache savin
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from textual import events, on, work
@@ -39,7 +40,7 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def card_values(stats: dict[str, Any]) -> dict[str, tuple[str, str]]:
+def card_values(stats: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     """Card id → (value, detail) as shown, from a `Store.stats()` dict."""
     ratings = stats.get("ratings", {}).get("count", 0)
     tokens = stats.get("tokens", {})
@@ -57,7 +58,7 @@ def card_values(stats: dict[str, Any]) -> dict[str, tuple[str, str]]:
     }
 
 
-def table_rows(stats: dict[str, Any]) -> list[tuple[str, ...]]:
+def table_rows(stats: Mapping[str, Any]) -> list[tuple[str, ...]]:
     """Per-model rows as shown, busiest model first."""
     per_model: dict[str, dict[str, Any]] = stats.get("per_model", {})
     ordered = sorted(per_model.items(), key=lambda item: (-item[1]["requests"], item[0]))
@@ -76,20 +77,20 @@ def table_rows(stats: dict[str, Any]) -> list[tuple[str, ...]]:
     ]
 
 
-def spend_per_model(stats: dict[str, Any]) -> list[tuple[str, float]]:
+def spend_per_model(stats: Mapping[str, Any]) -> list[tuple[str, float]]:
     """(model, USD spent) for every model that cost something, most first."""
     per_model: dict[str, dict[str, Any]] = stats.get("per_model", {})
     spent = [(model, float(m.get("cost_usd") or 0.0)) for model, m in per_model.items()]
     return sorted(((m, v) for m, v in spent if v > 0), key=lambda item: (-item[1], item[0]))
 
 
-def spend_per_day(stats: dict[str, Any]) -> list[tuple[str, float]]:
+def spend_per_day(stats: Mapping[str, Any]) -> list[tuple[str, float]]:
     """(day, USD spent) of the last SPEND_DAYS days with requests, oldest first."""
     days: list[dict[str, Any]] = stats.get("cost", {}).get("per_day", [])
     return [(str(d["day"]), float(d.get("cost_usd") or 0.0)) for d in days[-SPEND_DAYS:]]
 
 
-def latency_series(recent: list[dict[str, Any]]) -> list[float]:
+def latency_series(recent: Sequence[Mapping[str, Any]]) -> list[float]:
     """Latency (ms) of the recent successful requests, oldest first."""
     return [
         float(r["latency_ms"])
@@ -111,8 +112,8 @@ class AnalyticsScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.stats: dict[str, Any] | None = None
-        self.recent: list[dict[str, Any]] = []
+        self.stats: Mapping[str, Any] | None = None
+        self.recent: Sequence[Mapping[str, Any]] = []
         self._stale = True
 
     @property
@@ -218,9 +219,9 @@ class AnalyticsScreen(Screen[None]):
 
     def show_stats(
         self,
-        stats: dict[str, Any],
-        recent: list[dict[str, Any]],
-        leaderboard: list[dict[str, Any]] | None = None,
+        stats: Mapping[str, Any],
+        recent: Sequence[Mapping[str, Any]],
+        leaderboard: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         """Render a stats dict (as returned by `Store.stats()`) and recent requests. The
         leaderboard shown is `leaderboard` if given, else the stats' own (every template)

@@ -9,7 +9,7 @@ first, with what it does and, once worked out in the background, what it would p
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from textual import on
@@ -78,13 +78,13 @@ def capability_labels(catalog: object, model: str) -> list[str]:
     return list(dict.fromkeys(words))
 
 
-def matches(row: dict[str, Any], needle: str) -> bool:
+def matches(row: Mapping[str, Any], needle: str) -> bool:
     """Whether a model row contains every word of `needle` (id, label, provider, status)."""
     hay = " ".join(str(row.get(k) or "") for k in ("id", "label", "provider", "status")).casefold()
     return all(word in hay for word in needle.casefold().split())
 
 
-def auto_option(row: dict[str, Any], current: bool, pick: str | None) -> Content:
+def auto_option(row: Mapping[str, Any], current: bool, pick: str | None) -> Content:
     """Two lines: `auto` and what it does (and its status if not available), then what it
     would pick now and why."""
     status = str(row["status"])
@@ -101,7 +101,7 @@ def auto_option(row: dict[str, Any], current: bool, pick: str | None) -> Content
     )
 
 
-def model_option(row: dict[str, Any], current: bool, capabilities: list[str]) -> Content:
+def model_option(row: Mapping[str, Any], current: bool, capabilities: list[str]) -> Content:
     """Two lines: the full id, then provider · context · status · capabilities."""
     details: list[Content | str] = [
         Content.styled(str(row["provider"]), "$text-muted"),
@@ -133,7 +133,7 @@ class ModelPicker(ModalScreen[str | None]):
 
     def __init__(
         self,
-        rows: list[dict[str, Any]],
+        rows: Sequence[Mapping[str, Any]],
         current: str,
         capabilities: CapabilitiesOf | None = None,
         *,
@@ -181,7 +181,7 @@ class ModelPicker(ModalScreen[str | None]):
             prompt = auto_option(row, self.current == AUTO_MODEL, self.auto_pick)
             self.option_list.replace_option_prompt(AUTO_MODEL, prompt)
 
-    def _prompt(self, row: dict[str, Any]) -> Content:
+    def _prompt(self, row: Mapping[str, Any]) -> Content:
         current = row["id"] == self.current
         if row["id"] == AUTO_MODEL:
             return auto_option(row, current, self.auto_pick)

@@ -145,7 +145,7 @@ class LeaderboardPanel(Vertical):
     def __init__(self, templates: Sequence[str], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.templates = list(templates)
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[Mapping[str, Any]] = []
         self.template_id: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -178,7 +178,7 @@ class LeaderboardPanel(Vertical):
             self.template_id = template_id
             self.post_message(self.ScopeChanged(template_id))
 
-    def show(self, rows: Sequence[dict[str, Any]]) -> None:
+    def show(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Show these leaderboard rows (best first, as `Store.leaderboard()` gives them)."""
         self.rows = list(rows)
         table = self.table
