@@ -1,9 +1,10 @@
 """The SQLite database under `<data_dir>/llmrouter.db`: opening it safely and migrating its schema.
 
 The file is meant to be queried by people too (`sqlite3 llmrouter.db`, Datasette, …).
-Schema version 5 (`PRAGMA user_version`; version 2 added the two `tool_calls` columns,
+Schema version 6 (`PRAGMA user_version`; version 2 added the two `tool_calls` columns,
 version 3 conversation branches, version 4 costs, daily summaries and preferences, version 5
-circuit-breaker state shared by the processes on one data directory):
+circuit-breaker state shared by the processes on one data directory, version 6 the daily,
+rating and preference summaries rebuilt from the recorded rows):
 
 requests — one row per routed request, successful or not
     prompt_id TEXT PRIMARY KEY, created_at TEXT (UTC ISO-8601), conversation_id,
@@ -72,6 +73,12 @@ breaker_state — models a process found failing, so every process skips them un
     cooldown ends: model PRIMARY KEY (provider:model), open_until REAL (epoch s; after it one
     probe per process is let through), opened_at REAL (epoch s), pid INTEGER (the process
     that opened it). A probe that succeeds deletes the row.
+
+Version 6 (issue 15): no schema change. Version 4 created daily_stats, daily_hist and
+    preference_stats empty, so an upgraded database showed no recent evidence or spend for
+    its history: they and rating_stats are recomputed from requests, attempts, ratings and
+    preferences as recording would have filled them (core.summary_rebuild; replaced, not
+    added to, so a database whose summaries were filled live keeps its numbers).
 """
 
 from __future__ import annotations
@@ -87,6 +94,8 @@ from .errors import StorageError
 
 DB_FILENAME = "llmrouter.db"
 BUSY_TIMEOUT_S = 5.0
+#: How long opening waits for another process that is migrating the same file.
+MIGRATION_WAIT_S = 120.0
 
 Migration = Sequence[str] | Callable[[sqlite3.Connection], None]
 
@@ -353,8 +362,25 @@ _V5: tuple[str, ...] = (
     ) WITHOUT ROWID""",
 )
 
+
+def _v6_rebuild_summaries(conn: sqlite3.Connection) -> None:
+    """Fill the summaries version 4 left empty for the history it found (issue 15)."""
+    # Imported here: it needs the recording rules (core.policy pulls in the config), and
+    # opening an up-to-date database should not.
+    from .summary_rebuild import rebuild
+
+    rebuild(conn)
+
+
 #: Migration i brings the schema from version i to i + 1. Append only; never edit a shipped one.
-MIGRATIONS: list[Migration] = [_V1, _V2, _v3_conversation_branches, _V4, _V5]
+MIGRATIONS: list[Migration] = [
+    _V1,
+    _V2,
+    _v3_conversation_branches,
+    _V4,
+    _V5,
+    _v6_rebuild_summaries,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -458,6 +484,18 @@ def _newer_error(path: Path, version: int) -> StorageError:
     )
 
 
+def _begin_migration(conn: sqlite3.Connection) -> None:
+    """Take the write lock, waiting up to MIGRATION_WAIT_S: another process may be applying
+    the same migrations, and rebuilding the summaries of a long history takes seconds
+    (BENCHMARKS.md), more than an ordinary write is allowed to wait."""
+    previous: int = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute(f"PRAGMA busy_timeout = {int(MIGRATION_WAIT_S * 1000)}")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(previous)}")
+
+
 def migrate(
     conn: sqlite3.Connection, path: Path, migrations: Sequence[Migration] | None = None
 ) -> int:
@@ -469,7 +507,7 @@ def migrate(
         raise _newer_error(path, version)
     if version == target:
         return version
-    conn.execute("BEGIN IMMEDIATE")
+    _begin_migration(conn)
     try:
         # Re-read under the write lock: another process may have migrated meanwhile.
         version = conn.execute("PRAGMA user_version").fetchone()[0]
