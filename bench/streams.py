@@ -58,21 +58,13 @@ async def run(url: str, n: int, timeout_s: float, expect_chunks: int) -> dict[st
             open_now += 1
             peak = max(peak, open_now)
             first_bytes.append(time.perf_counter() - sent)
-            chunks = 0
-            tail = b""
             try:
-                while b"data: [DONE]" not in tail:
-                    data = await reader.read(65536)
-                    if not data:
-                        failures.append("connection closed before [DONE]")
-                        return
-                    chunks += data.count(b'"content":"')
-                    if b'data: {"error"' in data:
-                        failures.append("error event")
-                        return
-                    tail = tail[-16:] + data
+                chunks, failure = await _read_to_done(reader)
             finally:
                 open_now -= 1
+            if failure is not None:
+                failures.append(failure)
+                return
             if chunks < expect_chunks:
                 failures.append(f"only {chunks} content chunks")
                 return
@@ -104,6 +96,21 @@ async def run(url: str, n: int, timeout_s: float, expect_chunks: int) -> dict[st
         "seconds": time.perf_counter() - t0,
         "first_byte_p50_ms": first_bytes[len(first_bytes) // 2] * 1000 if first_bytes else None,
     }
+
+
+async def _read_to_done(reader: asyncio.StreamReader) -> tuple[int, str | None]:
+    """Read a stream to `data: [DONE]`: (content chunks seen, why it failed or None)."""
+    chunks = 0
+    tail = b""
+    while b"data: [DONE]" not in tail:
+        data = await reader.read(65536)
+        if not data:
+            return chunks, "connection closed before [DONE]"
+        chunks += data.count(b'"content":"')
+        if b'data: {"error"' in data:
+            return chunks, "error event"
+        tail = tail[-16:] + data
+    return chunks, None
 
 
 def main(argv: list[str] | None = None) -> int:

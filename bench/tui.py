@@ -220,9 +220,7 @@ def streaming(scratch: Path, rate: float, tokens: int, mark_every: int) -> dict[
                 window = (window + clean)[-4096:]
                 if first_token is None and b"w1 " in window:
                     first_token = now
-                for k in range(1, n_marks + 1):
-                    if k not in seen and f"qqmk{k}qq".encode() in window:
-                        seen[k] = now
+                _note_marks(window, n_marks, seen, now)
                 if pending_key is not None and (KEY * typed).encode() in window:
                     echoes.append((time.perf_counter() - pending_key) * 1000)
                     pending_key = None
@@ -255,6 +253,13 @@ def streaming(scratch: Path, rate: float, tokens: int, mark_every: int) -> dict[
         "key_echo_ms": echoes or None,
         "keys_typed": typed,
     }
+
+
+def _note_marks(window: bytes, n_marks: int, seen: dict[int, float], now: float) -> None:
+    """Record when each stream marker first shows on screen."""
+    for k in range(1, n_marks + 1):
+        if k not in seen and f"qqmk{k}qq".encode() in window:
+            seen[k] = now
 
 
 def _collect(proc: subprocess.Popen[str], lines: list[str]) -> None:
@@ -437,22 +442,8 @@ def _type_during_stream(term: Terminal, lines: list[str]) -> dict[str, Any]:
             term.drain(0.05)
             count = 0
         count += 1
-        window = b""
         typed_at = time.time()
-        sent = time.perf_counter()
-        term.send(KEY.encode())
-        needle = (KEY * count).encode()
-        echoed = False
-        while time.perf_counter() - sent < 5:
-            clean = term.pump(0.002)
-            if clean:
-                window = (window + clean)[-8192:]
-                if needle in window:
-                    echoes.append((typed_at, (time.perf_counter() - sent) * 1000))
-                    echoed = True
-                    break
-        if not echoed:
-            echoes.append((typed_at, float("nan")))
+        echoes.append((typed_at, _key_echo_ms(term, count)))
         pause_until = time.perf_counter() + KEY_EVERY_S
         while time.perf_counter() < pause_until:
             term.pump(0.005)
@@ -466,6 +457,21 @@ def _type_during_stream(term: Terminal, lines: list[str]) -> dict[str, Any]:
         "key_echo_ms": ms,
         "key_echo_near_end_ms": near_end,
     }
+
+
+def _key_echo_ms(term: Terminal, count: int) -> float:
+    """Type one key; the time until the prompt shows it (`count` keys), NaN after 5 s."""
+    window = b""
+    sent = time.perf_counter()
+    term.send(KEY.encode())
+    needle = (KEY * count).encode()
+    while time.perf_counter() - sent < 5:
+        clean = term.pump(0.002)
+        if clean:
+            window = (window + clean)[-8192:]
+            if needle in window:
+                return (time.perf_counter() - sent) * 1000
+    return float("nan")
 
 
 def open_session(scratch: Path, run: int) -> dict[str, Any]:

@@ -133,24 +133,35 @@ def required_capabilities(
     messages: Sequence[Message], params: GenerationParams | None
 ) -> tuple[Need, ...]:
     """Everything the request asks of a model, in a stable order (parameters first)."""
+    needs = _parameter_needs(params) if params is not None and not params.is_empty() else []
+    needs += _message_needs(messages)
+    return tuple(needs)
+
+
+def _parameter_needs(p: GenerationParams) -> list[Need]:
+    """What the generation parameters ask of the model."""
     needs: list[Need] = []
-    p = params
-    if p is not None and not p.is_empty():
-        if p.tools:
-            needs.append(Need("tools", "tools"))
-            if p.parallel_tool_calls is False:
-                needs.append(Need("parallel_tool_calls", "parallel_tool_calls"))
-        if p.response_format is not None and p.response_format.type != "text":
-            needs.append(Need("response_format", p.response_format.type))
-        if p.reasoning_effort is not None:
-            needs.append(Need("reasoning_effort", "reasoning_effort", p.reasoning_effort))
-        for name in ("stop", "seed", "top_p", "frequency_penalty", "presence_penalty"):
-            if getattr(p, name) not in (None, ()):
-                needs.append(Need(name, name))
-        if p.logprobs or p.top_logprobs:
-            needs.append(Need("logprobs" if p.logprobs else "top_logprobs", None))
-        if p.n is not None and p.n > 1:
-            needs.append(Need("n", None, str(p.n)))
+    if p.tools:
+        needs.append(Need("tools", "tools"))
+        if p.parallel_tool_calls is False:
+            needs.append(Need("parallel_tool_calls", "parallel_tool_calls"))
+    if p.response_format is not None and p.response_format.type != "text":
+        needs.append(Need("response_format", p.response_format.type))
+    if p.reasoning_effort is not None:
+        needs.append(Need("reasoning_effort", "reasoning_effort", p.reasoning_effort))
+    for name in ("stop", "seed", "top_p", "frequency_penalty", "presence_penalty"):
+        if getattr(p, name) not in (None, ()):
+            needs.append(Need(name, name))
+    if p.logprobs or p.top_logprobs:
+        needs.append(Need("logprobs" if p.logprobs else "top_logprobs", None))
+    if p.n is not None and p.n > 1:
+        needs.append(Need("n", None, str(p.n)))
+    return needs
+
+
+def _message_needs(messages: Sequence[Message]) -> list[Need]:
+    """What the messages ask of the model: tool turns, images, an assistant prefill."""
+    needs: list[Need] = []
     for index, message in enumerate(messages):
         if message.tool_calls or message.role == "tool":
             needs.append(Need(f"messages[{index}]", "tools"))
@@ -162,7 +173,7 @@ def required_capabilities(
             )
     if messages and messages[-1].role == "assistant":
         needs.append(Need(f"messages[{len(messages) - 1}]", "prefill"))
-    return tuple(needs)
+    return needs
 
 
 def unmet_need(capabilities: Capabilities, needs: Sequence[Need]) -> Need | None:

@@ -249,15 +249,21 @@ def convert(key: Key, value: Any) -> Any:
     elif key.type == "weights":
         return _weights(key, value)
     elif key.type == "table":
-        if not isinstance(value, dict):
-            ok = False
-        elif key.check is not None:
-            problem = key.check(value)
-            if problem:
-                raise Invalid(problem)
+        ok = _table_ok(key, value)
     if not ok:
         raise Invalid(f"must be {key.describe()}, got {_shown(value)}")
     return value
+
+
+def _table_ok(key: Key, value: Any) -> bool:
+    """Whether `value` is a table; Invalid carries the key's own check's complaint."""
+    if not isinstance(value, dict):
+        return False
+    if key.check is not None:
+        problem = key.check(value)
+        if problem:
+            raise Invalid(problem)
+    return True
 
 
 def _is_http_url(value: str) -> bool:

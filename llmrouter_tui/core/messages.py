@@ -111,15 +111,7 @@ def message_from_openai(item: Any, index: int) -> Message:
         )
     raw = item.get("content")
     tool_calls = _tool_calls(item.get("tool_calls"), f"{where}.tool_calls")
-    content: str | tuple[ContentPart, ...]
-    if isinstance(raw, str):
-        content = raw
-    elif isinstance(raw, list):
-        content = _parts(raw, f"{where}.content")
-    elif raw is None and tool_calls:
-        content = ""
-    else:
-        raise InputError(f"{where}.content must be a string or an array of content parts")
+    content = _content(raw, bool(tool_calls), where)
     if tool_calls and role != "assistant":
         raise InputError(f"{where}.tool_calls is only allowed on assistant messages")
     if role != "user" and any(isinstance(p, ImagePart) for p in content):
@@ -130,12 +122,28 @@ def message_from_openai(item: Any, index: int) -> Message:
             raise InputError(f"{where}.tool_call_id must name the tool call this answers")
     else:
         tool_call_id = None
-    name = item.get("name")
+    name = _name(item.get("name"), role, where)
+    return Message(role, content, tool_calls, tool_call_id, name)  # type: ignore[arg-type]
+
+
+def _content(raw: Any, has_tool_calls: bool, where: str) -> str | tuple[ContentPart, ...]:
+    """A message's content: text or parts (empty text when it only carries tool calls)."""
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, list):
+        return _parts(raw, f"{where}.content")
+    if raw is None and has_tool_calls:
+        return ""
+    raise InputError(f"{where}.content must be a string or an array of content parts")
+
+
+def _name(name: Any, role: str, where: str) -> Any:
+    """A message's participant name (None when absent), checked."""
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise InputError(f"{where}.name must be a non-empty string (the participant's name)")
     if name is not None and role == "tool":
         raise InputError(f"{where}.name is not taken on tool messages; remove it")
-    return Message(role, content, tool_calls, tool_call_id, name)  # type: ignore[arg-type]
+    return name
 
 
 def check_conversation(messages: Sequence[Message]) -> None:

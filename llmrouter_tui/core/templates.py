@@ -310,6 +310,10 @@ def _load_json(text: str, where: str) -> dict[str, Template]:
 _Locator = Callable[[str | None], int | None]
 
 
+#: Makes the error for a template: (message, key it is about or None).
+_Fail = Callable[[str, str | None], ConfigError]
+
+
 def _build(template_id: str, body: dict[str, Any], where: str, locate: _Locator) -> Template:
     """Validate one template's keys and make the Template."""
 
@@ -318,68 +322,15 @@ def _build(template_id: str, body: dict[str, Any], where: str, locate: _Locator)
 
     if not _ID_RE.match(template_id):
         raise fail("an id may hold only letters, digits, '_', '-' and '.'")
-
-    for key in body:
-        if key not in _ALLOWED_KEYS:
-            close = difflib.get_close_matches(key, _ALLOWED_KEYS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise fail(f"unknown key {key!r}{hint}; allowed keys: {', '.join(_ALLOWED_KEYS)}", key)
-
-    if "prompt" not in body:
-        raise fail("missing required key 'prompt'")
-    prompt = body["prompt"]
-    if not isinstance(prompt, str):
-        raise fail(f"key 'prompt' must be a string, not {_type_name(prompt)}", "prompt")
-    if not prompt.strip():
-        raise fail("key 'prompt' is empty", "prompt")
-
-    def optional_str(key: str) -> str | None:
-        value = body.get(key)
-        if value is None or isinstance(value, str):
-            return value
-        raise fail(f"key {key!r} must be a string, not {_type_name(value)}", key)
-
-    title = optional_str("title")
-    category = optional_str("category")
-    system = optional_str("system")
-    description = optional_str("description")
-
-    tags_raw = body.get("tags", [])
-    if not isinstance(tags_raw, list) or not all(isinstance(t, str) for t in tags_raw):
-        raise fail("key 'tags' must be a list of strings", "tags")
-
-    defaults_raw = body.get("defaults", {})
-    if not isinstance(defaults_raw, dict):
-        raise fail(
-            f"key 'defaults' must be a table of strings, not {_type_name(defaults_raw)}",
-            "defaults",
-        )
-    for name, value in defaults_raw.items():
-        if not isinstance(value, str):
-            raise fail(
-                f"key 'defaults': {name!r} must be a string (write {name} = \"{value}\"), "
-                f"not {_type_name(value)}",
-                "defaults",
-            )
-
-    for key, text in (("prompt", prompt), ("system", system)):
-        if text is not None:
-            bad = _malformed_placeholder(text)
-            if bad is not None:
-                raise fail(
-                    f"key {key!r} has an unbalanced or malformed placeholder near {bad!r}; "
-                    "write variables as {{name}} (letters, digits, underscores)",
-                    key,
-                )
-
-    variables = _variables_of(prompt, system)
-    for name in defaults_raw:
-        if name not in variables:
-            known = ", ".join(variables) or "(none)"
-            raise fail(
-                f"key 'defaults': {name!r} is not a variable of this template (variables: {known})",
-                "defaults",
-            )
+    _check_keys(body, fail)
+    prompt = _prompt_of(body, fail)
+    title = _optional_str(body, "title", fail)
+    category = _optional_str(body, "category", fail)
+    system = _optional_str(body, "system", fail)
+    description = _optional_str(body, "description", fail)
+    tags_raw = _tags_of(body, fail)
+    defaults_raw = _defaults_of(body, fail)
+    _check_placeholders(prompt, system, defaults_raw, fail)
 
     return Template(
         id=template_id,
@@ -393,6 +344,79 @@ def _build(template_id: str, body: dict[str, Any], where: str, locate: _Locator)
         source=where,
         line=locate(None),
     )
+
+
+def _check_keys(body: dict[str, Any], fail: _Fail) -> None:
+    for key in body:
+        if key not in _ALLOWED_KEYS:
+            close = difflib.get_close_matches(key, _ALLOWED_KEYS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise fail(f"unknown key {key!r}{hint}; allowed keys: {', '.join(_ALLOWED_KEYS)}", key)
+
+
+def _prompt_of(body: dict[str, Any], fail: _Fail) -> str:
+    if "prompt" not in body:
+        raise fail("missing required key 'prompt'", None)
+    prompt = body["prompt"]
+    if not isinstance(prompt, str):
+        raise fail(f"key 'prompt' must be a string, not {_type_name(prompt)}", "prompt")
+    if not prompt.strip():
+        raise fail("key 'prompt' is empty", "prompt")
+    return prompt
+
+
+def _optional_str(body: dict[str, Any], key: str, fail: _Fail) -> str | None:
+    value = body.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise fail(f"key {key!r} must be a string, not {_type_name(value)}", key)
+
+
+def _tags_of(body: dict[str, Any], fail: _Fail) -> list[str]:
+    tags_raw = body.get("tags", [])
+    if not isinstance(tags_raw, list) or not all(isinstance(t, str) for t in tags_raw):
+        raise fail("key 'tags' must be a list of strings", "tags")
+    return tags_raw
+
+
+def _defaults_of(body: dict[str, Any], fail: _Fail) -> dict[str, Any]:
+    defaults_raw = body.get("defaults", {})
+    if not isinstance(defaults_raw, dict):
+        raise fail(
+            f"key 'defaults' must be a table of strings, not {_type_name(defaults_raw)}",
+            "defaults",
+        )
+    for name, value in defaults_raw.items():
+        if not isinstance(value, str):
+            raise fail(
+                f"key 'defaults': {name!r} must be a string (write {name} = \"{value}\"), "
+                f"not {_type_name(value)}",
+                "defaults",
+            )
+    return defaults_raw
+
+
+def _check_placeholders(
+    prompt: str, system: str | None, defaults: dict[str, Any], fail: _Fail
+) -> None:
+    """Placeholders are well formed, and every default names one of them."""
+    for key, text in (("prompt", prompt), ("system", system)):
+        if text is not None:
+            bad = _malformed_placeholder(text)
+            if bad is not None:
+                raise fail(
+                    f"key {key!r} has an unbalanced or malformed placeholder near {bad!r}; "
+                    "write variables as {{name}} (letters, digits, underscores)",
+                    key,
+                )
+    variables = _variables_of(prompt, system)
+    for name in defaults:
+        if name not in variables:
+            known = ", ".join(variables) or "(none)"
+            raise fail(
+                f"key 'defaults': {name!r} is not a variable of this template (variables: {known})",
+                "defaults",
+            )
 
 
 def user_template_paths(cwd: Path, data_dir: Path) -> list[Path]:

@@ -29,7 +29,7 @@ from .asgi import HTTPError, Request
 from .auth import TOKEN_ENV, bearer_matches, unauthorized
 from .errors import budget_error, send_http_error
 from .guard import Guard, guard_for, require_json, send_preflight, with_headers
-from .routes import OPEN_PATHS, Context, endpoint_of, find_route, not_found
+from .routes import OPEN_PATHS, Context, Handler, endpoint_of, find_route, not_found
 from .types import Message, Receive, Scope, Send
 
 DEMO_ENV = "LLMROUTER_DEMO"
@@ -212,46 +212,50 @@ class LLMRouterApp:
             if admission.preflight:
                 await send_preflight(send)
                 return
-            if (
-                self._token is not None
-                and path not in OPEN_PATHS
-                and not bearer_matches(request.header(b"authorization"), self._token)
-            ):
-                raise unauthorized()
-            methods = find_route(path)
-            if methods is None:
-                raise not_found(path)
-            method = "GET" if request.method == "HEAD" else request.method
-            handler = methods.get(method)
-            if handler is None:
-                allowed = ", ".join([*methods, "HEAD"] if "GET" in methods else methods)
-                raise HTTPError(
-                    405,
-                    f"method {request.method} is not allowed on {path}; use {allowed}",
-                    headers=[(b"allow", allowed.encode())],
-                )
-            if method == "POST":  # every POST endpoint takes JSON
-                require_json(request)
-            await handler(ctx, request, send)
-        except HTTPError as exc:
-            await self._answer(send, path, exc)
-        except InputError as exc:
-            await self._answer(send, path, HTTPError(exc.http_status, self._clean(str(exc))))
-        except StorageError as exc:
-            await self._answer(
-                send, path, HTTPError(503, self._clean(f"storage unavailable: {exc}"))
-            )
-        except BudgetExceeded as exc:
-            await self._answer(send, path, budget_error(exc, self._clean(str(exc))))
-        except RouterError as exc:
-            await self._answer(send, path, HTTPError(exc.http_status, self._clean(str(exc))))
-        except OSError as exc:
-            if not _is_disconnect(exc):
-                self._log_internal(request, exc)
-            await self._answer(send, path, HTTPError(500, "internal error"))
+            await self._handler_for(request)(ctx, request, send)
         except Exception as exc:
+            await self._answer(send, path, self._http_error(request, exc))
+
+    def _handler_for(self, request: Request) -> Handler:
+        """The endpoint that answers `request`; HTTPError (401, 404, 405, 415) when none may."""
+        path = request.path
+        if (
+            self._token is not None
+            and path not in OPEN_PATHS
+            and not bearer_matches(request.header(b"authorization"), self._token)
+        ):
+            raise unauthorized()
+        methods = find_route(path)
+        if methods is None:
+            raise not_found(path)
+        method = "GET" if request.method == "HEAD" else request.method
+        handler = methods.get(method)
+        if handler is None:
+            allowed = ", ".join([*methods, "HEAD"] if "GET" in methods else methods)
+            raise HTTPError(
+                405,
+                f"method {request.method} is not allowed on {path}; use {allowed}",
+                headers=[(b"allow", allowed.encode())],
+            )
+        if method == "POST":  # every POST endpoint takes JSON
+            require_json(request)
+        return handler
+
+    def _http_error(self, request: Request, exc: Exception) -> HTTPError:
+        """The answer for a request that failed with `exc` (redacted; internal ones logged)."""
+        if isinstance(exc, HTTPError):
+            return exc
+        if isinstance(exc, InputError):
+            return HTTPError(exc.http_status, self._clean(str(exc)))
+        if isinstance(exc, StorageError):
+            return HTTPError(503, self._clean(f"storage unavailable: {exc}"))
+        if isinstance(exc, BudgetExceeded):
+            return budget_error(exc, self._clean(str(exc)))
+        if isinstance(exc, RouterError):
+            return HTTPError(exc.http_status, self._clean(str(exc)))
+        if not (isinstance(exc, OSError) and _is_disconnect(exc)):
             self._log_internal(request, exc)
-            await self._answer(send, path, HTTPError(500, "internal error"))
+        return HTTPError(500, "internal error")
 
     async def _answer(self, send: Send, path: str, error: HTTPError) -> None:
         # RuntimeError: a response was already under way; OSError: the client left.

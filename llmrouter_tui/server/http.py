@@ -616,20 +616,29 @@ class _Connection:
             return None
         if type(event) is not h11.Request:
             return None  # ConnectionClosed (EOF) or PAUSED
-        # h11 bounds only incomplete heads; one that arrived whole in a read is measured here.
         headers = list(event.headers)
-        size = len(event.target) + sum([len(n) + len(v) + 4 for n, v in headers])
-        refusal: tuple[int, str] | None = None
-        if size > config.max_header_bytes:
-            refusal = 431, f"request headers too large (limit {config.max_header_bytes} bytes)"
-        elif _has_both_lengths(headers):
-            refusal = 400, _BOTH_LENGTHS
-        if refusal is not None:
-            path = event.target.partition(b"?")[0].decode("latin-1")
-            method = event.method.decode("latin-1")
-            await self._refuse_request(*refusal, path, t0, method, path)
+        if not await self._head_acceptable(event, headers, t0):
             return None
         return event, headers
+
+    async def _head_acceptable(
+        self, event: h11.Request, headers: list[tuple[bytes, bytes]], t0: float
+    ) -> bool:
+        """Whether a parsed head may go on to the app; if not, it has been refused."""
+        limit = self.server.config.max_header_bytes
+        # h11 bounds only incomplete heads; one that arrived whole in a read is measured here.
+        size = len(event.target) + sum([len(n) + len(v) + 4 for n, v in headers])
+        refusal: tuple[int, str] | None = None
+        if size > limit:
+            refusal = 431, f"request headers too large (limit {limit} bytes)"
+        elif _has_both_lengths(headers):
+            refusal = 400, _BOTH_LENGTHS
+        if refusal is None:
+            return True
+        path = event.target.partition(b"?")[0].decode("latin-1")
+        method = event.method.decode("latin-1")
+        await self._refuse_request(*refusal, path, t0, method, path)
+        return False
 
     async def _refuse_request(
         self, status: int, detail: str, path: str, t0: float, method: str, logged_path: str
@@ -857,20 +866,8 @@ class _Exchange:
             if event is h11.NEED_DATA:
                 if chunks:
                     break
-                when = min(self.body_deadline, loop.time() + config.request_timeout_s)
-                try:
-                    async with asyncio.timeout_at(when):
-                        data = await conn.read()
-                except TimeoutError:
-                    self.may_linger = False
-                    await self._abort(408, "request body not received in time")
+                if not await self._read_body_bytes(loop):
                     return _DISCONNECT
-                if not data:
-                    conn.eof = True
-                    self.aborted = True
-                    self.close_after = True
-                    return _DISCONNECT
-                h.receive_data(data)
                 continue
             kind = type(event)
             if kind is h11.Data:
@@ -892,6 +889,26 @@ class _Exchange:
                 return _DISCONNECT
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         return {"type": "http.request", "body": body, "more_body": not self.body_done}
+
+    async def _read_body_bytes(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Feed the next bytes of the body to h11; False when the exchange ended instead
+        (timed out: answered 408; or the client closed the connection)."""
+        conn = self.conn
+        when = min(self.body_deadline, loop.time() + conn.server.config.request_timeout_s)
+        try:
+            async with asyncio.timeout_at(when):
+                data = await conn.read()
+        except TimeoutError:
+            self.may_linger = False
+            await self._abort(408, "request body not received in time")
+            return False
+        if not data:
+            conn.eof = True
+            self.aborted = True
+            self.close_after = True
+            return False
+        conn.h11.receive_data(data)
+        return True
 
     async def _wait_disconnect(self) -> Message:
         """Block until the client disconnects or the response is complete."""
@@ -923,11 +940,7 @@ class _Exchange:
             return
         kind = message["type"]
         if kind == "http.response.start":
-            if self.started:
-                raise RuntimeError("http.response.start sent twice")
-            self.started = True
-            self.status = int(message["status"])
-            self.head = (self.status, [(bytes(n), bytes(v)) for n, v in message.get("headers", ())])
+            self._start(message)
             return
         if kind != "http.response.body":
             raise RuntimeError(f"unexpected ASGI message type {kind!r}")
@@ -945,20 +958,7 @@ class _Exchange:
         head = self.head
         if head is not None:
             self.head = None
-            status, headers = head
-            if not more and not any(n.lower() == b"content-length" for n, _ in headers):
-                headers.append((b"content-length", b"%d" % len(body)))
-            if conn.server.shutting_down:
-                headers.append(_CLOSE)
-            if conn.server.extra_headers:
-                headers.extend(conn.server.extra_headers)
-            out.append(
-                h.send(
-                    h11.Response(
-                        status_code=status, headers=headers, reason=_REASONS.get(status, b"")
-                    )
-                )
-            )
+            out.append(self._head_bytes(head, len(body), more))
         if body and not self.is_head:
             out.append(h.send(h11.Data(data=body)))
         if not more:
@@ -969,6 +969,30 @@ class _Exchange:
         transport.write(b"".join(out))
         if more or transport.get_write_buffer_size() > _WRITE_HIGH_WATER:
             await conn.drain()
+
+    def _start(self, message: Message) -> None:
+        """http.response.start: keep the head until the first body message (one write)."""
+        if self.started:
+            raise RuntimeError("http.response.start sent twice")
+        self.started = True
+        self.status = int(message["status"])
+        self.head = (self.status, [(bytes(n), bytes(v)) for n, v in message.get("headers", ())])
+
+    def _head_bytes(
+        self, head: tuple[int, list[tuple[bytes, bytes]]], body_length: int, more: bool
+    ) -> bytes:
+        """The response head; a whole body in one message gets its content-length."""
+        status, headers = head
+        server = self.conn.server
+        if not more and not any(n.lower() == b"content-length" for n, _ in headers):
+            headers.append((b"content-length", b"%d" % body_length))
+        if server.shutting_down:
+            headers.append(_CLOSE)
+        if server.extra_headers:
+            headers.extend(server.extra_headers)
+        return self.conn.h11.send(
+            h11.Response(status_code=status, headers=headers, reason=_REASONS.get(status, b""))
+        )
 
     async def _abort(self, status: int, detail: str) -> None:
         """Answer with an error ourselves (if nothing was sent yet) and end the exchange."""

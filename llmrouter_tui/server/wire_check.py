@@ -106,36 +106,50 @@ def compile_check(node: Node) -> Check:
 
 def _inner_check(node: Node) -> Check:
     kind = node.kind
-    expected = _expected(node)
-
-    def wrong(value: Any, path: str) -> FieldProblem:
-        return FieldProblem(path, f"{path} must be {expected}; got {type_name(value)}")
-
     if kind in ("any", "null"):
         return lambda value, path: value
+    expected = _expected(node)
     if kind == "literal":
-        allowed = {(type(v), v) for v in node.values}
-        types_ = {type(v) for v in node.values}
-
-        def literal(value: Any, path: str) -> Any:
-            if type(value) in types_ and (type(value), value) in allowed:
-                return value
-            sent = repr(value)[:60] if type(value) in types_ else type_name(value)
-            raise FieldProblem(path, f"{path} must be {expected}; got {sent}")
-
-        return literal
+        return _literal_check(node, expected)
     if kind == "union":
-        options = [compile_check(option) for option in node.options]
+        return _union_check(node, expected)
+    return _typed_check(node, expected)
 
-        def union(value: Any, path: str) -> Any:
-            for option in options:
-                try:
-                    return option(value, path)
-                except FieldProblem:
-                    continue
-            raise wrong(value, path)
 
-        return union
+def _wrong(value: Any, path: str, expected: str) -> FieldProblem:
+    return FieldProblem(path, f"{path} must be {expected}; got {type_name(value)}")
+
+
+def _literal_check(node: Node, expected: str) -> Check:
+    allowed = {(type(v), v) for v in node.values}
+    types_ = {type(v) for v in node.values}
+
+    def literal(value: Any, path: str) -> Any:
+        if type(value) in types_ and (type(value), value) in allowed:
+            return value
+        sent = repr(value)[:60] if type(value) in types_ else type_name(value)
+        raise FieldProblem(path, f"{path} must be {expected}; got {sent}")
+
+    return literal
+
+
+def _union_check(node: Node, expected: str) -> Check:
+    options = [compile_check(option) for option in node.options]
+
+    def union(value: Any, path: str) -> Any:
+        for option in options:
+            try:
+                return option(value, path)
+            except FieldProblem:
+                continue
+        raise _wrong(value, path, expected)
+
+    return union
+
+
+def _typed_check(node: Node, expected: str) -> Check:
+    """A string, number, boolean, array or object, with its items or shape and its bounds."""
+    kind = node.kind
     accepted = _KIND_TYPES[kind]
     item = compile_check(node.item) if node.item is not None else None
     shape = node.shape
@@ -146,7 +160,7 @@ def _inner_check(node: Node) -> Check:
             if kind == "integer" and isinstance(value, float) and value.is_integer():
                 value = int(value)
             else:
-                raise wrong(value, path)
+                raise _wrong(value, path, expected)
         if item is not None:
             if kind == "array":
                 value = [item(entry, f"{path}[{i}]") for i, entry in enumerate(value)]

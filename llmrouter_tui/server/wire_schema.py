@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, get_origin
 
+from ..core.wire_meta import Field
 from .wire import Derived, Node, OneOf, compile_type, fields_of
 
 
@@ -16,40 +17,51 @@ def _node_schema(node: Node, found: dict[str, Any]) -> dict[str, Any]:
     meta = node.meta
     if meta is not None and meta.schema is not None:
         schema = dict(meta.schema)
-    elif node.name is not None:
-        found.setdefault(node.name, node)
-        schema = _ref(node.name)
-    elif node.kind == "shape":
-        found.setdefault(node.shape.__name__, node.shape)
-        schema = _ref(node.shape.__name__)
-    elif node.kind == "literal":
-        values = list(node.values)
-        schema = {"const": values[0]} if len(values) == 1 else {"enum": values}
-    elif node.kind == "union":
-        schema = {"anyOf": [_node_schema(option, found) for option in node.options]}
-    elif node.kind == "any":
-        schema = {}
     else:
-        schema = {"type": node.kind}
-        if node.kind == "array" and node.item is not None:
-            schema["items"] = _node_schema(node.item, found)
-        if node.kind == "object" and node.item is not None:
-            schema["additionalProperties"] = _node_schema(node.item, found)
+        schema = _kind_schema(node, found)
     if node.nullable:
         schema = _with_null(schema)
     if meta is not None:
-        for key, value in (
-            ("minimum", meta.minimum),
-            ("maximum", meta.maximum),
-            ("minItems", meta.min_items),
-            ("maxItems", meta.max_items),
-            ("minLength", meta.min_length),
-        ):
-            if value is not None:
-                schema[key] = value
-        if meta.doc:
-            schema["description"] = meta.doc
+        _add_meta(schema, meta)
     return schema
+
+
+def _kind_schema(node: Node, found: dict[str, Any]) -> dict[str, Any]:
+    """The schema of a node's kind: a reference to a named one, or made here."""
+    if node.name is not None:
+        found.setdefault(node.name, node)
+        return _ref(node.name)
+    if node.kind == "shape":
+        found.setdefault(node.shape.__name__, node.shape)
+        return _ref(node.shape.__name__)
+    if node.kind == "literal":
+        values = list(node.values)
+        return {"const": values[0]} if len(values) == 1 else {"enum": values}
+    if node.kind == "union":
+        return {"anyOf": [_node_schema(option, found) for option in node.options]}
+    if node.kind == "any":
+        return {}
+    schema: dict[str, Any] = {"type": node.kind}
+    if node.kind == "array" and node.item is not None:
+        schema["items"] = _node_schema(node.item, found)
+    if node.kind == "object" and node.item is not None:
+        schema["additionalProperties"] = _node_schema(node.item, found)
+    return schema
+
+
+def _add_meta(schema: dict[str, Any], meta: Field) -> None:
+    """The bounds and description a field declares, added to its schema."""
+    for key, value in (
+        ("minimum", meta.minimum),
+        ("maximum", meta.maximum),
+        ("minItems", meta.min_items),
+        ("maxItems", meta.max_items),
+        ("minLength", meta.min_length),
+    ):
+        if value is not None:
+            schema[key] = value
+    if meta.doc:
+        schema["description"] = meta.doc
 
 
 def _with_null(schema: dict[str, Any]) -> dict[str, Any]:

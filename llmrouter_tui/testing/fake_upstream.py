@@ -15,7 +15,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -183,6 +183,27 @@ class _Route:
 
 class _Closed(Exception):
     """The connection was closed on purpose (fault) or by the peer; stop serving it."""
+
+
+def _json_body(raw: bytes) -> Any:
+    """The request body as JSON (None: empty or not JSON)."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _key_of(provider: str | None, headers: dict[str, str], query: str) -> str | None:
+    """The API key a request carries, where its provider's SDK puts it."""
+    if provider == "gemini":
+        key = headers.get("x-goog-api-key")
+        if key is None and "key=" in query:
+            key = parse_qs(query).get("key", [None])[0]
+        return key
+    auth = headers.get("authorization", "")
+    return auth[7:] if auth[:7].lower() == "bearer " else None
 
 
 class FakeUpstream:
@@ -474,21 +495,10 @@ class FakeUpstream:
         target = req.target.decode("latin-1")
         path, _, query = target.partition("?")
         headers = {k.decode(): v.decode("latin-1") for k, v in req.headers}
-        body: Any = None
-        if raw:
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = None
+        body = _json_body(raw)
         route = self._route(method, path, query, headers, body)
         provider = route.provider
-        if provider == "gemini":
-            key = headers.get("x-goog-api-key")
-            if key is None and "key=" in query:
-                key = parse_qs(query).get("key", [None])[0]
-        else:
-            auth = headers.get("authorization", "")
-            key = auth[7:] if auth[:7].lower() == "bearer " else None
+        key = _key_of(provider, headers, query)
         seen = SeenRequest(
             t,
             provider,
@@ -678,24 +688,7 @@ class FakeUpstream:
             self._reset(writer)
             raise _Closed
         if kind == "status":
-            retry_s = f.retry_after_s
-            if retry_s is None and f.retry_after_ms is not None:
-                retry_s = f.retry_after_ms / 1000
-            hdrs = list(extra)
-            code = None if f.code is None else str(f.code)
-            ctype = _JSON
-            if f.error_shape is not None:  # another server's error body (Ollama, vLLM…)
-                err, ctype = self._error_body(f)
-            elif gemini:
-                err = P.gm_status_error(f.status, model, retry_s, f.message, code)
-            else:
-                err = P.oa_status_error(f.status, model, retry_s, f.message, code)
-            if not gemini:
-                if f.retry_after_s is not None:
-                    hdrs.append((b"retry-after", P.fmt_seconds(f.retry_after_s).encode()))
-                if f.retry_after_ms is not None:
-                    hdrs.append((b"retry-after-ms", str(f.retry_after_ms).encode()))
-            writer.write(self._whole_bytes(conn, f.status, err, ctype, tuple(hdrs)))
+            writer.write(self._status_bytes(conn, f, model, gemini, extra))
             return True
         if (kind in _MIDSTREAM_ERRORS and not (route.stream and route.sse)) or (
             kind == "json_instead_of_stream" and f.error_shape is not None
@@ -727,6 +720,34 @@ class FakeUpstream:
         # malformed_chunk, no_done, truncated_length, json_instead_of_stream and errors
         # mid-stream shape the normal reply
         return False
+
+    def _status_bytes(
+        self,
+        conn: h11.Connection,
+        f: Fault,
+        model: str,
+        gemini: bool,
+        extra: tuple[tuple[bytes, bytes], ...],
+    ) -> bytes:
+        """The whole error response of a "status" fault, with its retry hints."""
+        retry_s = f.retry_after_s
+        if retry_s is None and f.retry_after_ms is not None:
+            retry_s = f.retry_after_ms / 1000
+        hdrs = list(extra)
+        code = None if f.code is None else str(f.code)
+        ctype = _JSON
+        if f.error_shape is not None:  # another server's error body (Ollama, vLLM…)
+            err, ctype = self._error_body(f)
+        elif gemini:
+            err = P.gm_status_error(f.status, model, retry_s, f.message, code)
+        else:
+            err = P.oa_status_error(f.status, model, retry_s, f.message, code)
+        if not gemini:
+            if f.retry_after_s is not None:
+                hdrs.append((b"retry-after", P.fmt_seconds(f.retry_after_s).encode()))
+            if f.retry_after_ms is not None:
+                hdrs.append((b"retry-after-ms", str(f.retry_after_ms).encode()))
+        return self._whole_bytes(conn, f.status, err, ctype, tuple(hdrs))
 
     @staticmethod
     def _error_body(f: Fault) -> tuple[bytes, bytes]:
@@ -815,23 +836,12 @@ class FakeUpstream:
         at = min(f.after_chunks, len(content)) if f is not None and kind in _AT_CHUNK else -1
         delay = self.chunk_delay_s
         for i in range(len(content) + 1):
-            if i == at and f is not None:
-                if kind == "cut":
-                    await flush()
-                    await self._close_after_flush(writer)
-                elif kind == "stall":
-                    await flush()
-                    await asyncio.sleep(f.delay_s)
-                elif kind in _MIDSTREAM_ERRORS:  # the error, [DONE], and the stream ends
-                    message = P.DEFAULT_ERROR_MESSAGE if f.message is None else f.message
-                    pending.append(
-                        P.oa_error_event(kind, f.error_shape, message, f.error_type, f.code)
-                    )
-                    await flush()
-                    writer.write(conn.send(h11.EndOfMessage()))
-                    return
-                else:  # malformed_chunk
-                    pending.append(P.MALFORMED_EVENT)
+            if (
+                i == at
+                and f is not None
+                and await self._chunk_fault(conn, writer, f, pending, flush)
+            ):
+                return
             if i == len(content):
                 break
             if delay and i:
@@ -845,6 +855,32 @@ class FakeUpstream:
         if kind == "no_done" and f is not None and f.delay_s:
             await asyncio.sleep(f.delay_s)  # the reply is complete, but the body stays open
         writer.write(conn.send(h11.EndOfMessage()))
+
+    async def _chunk_fault(
+        self,
+        conn: h11.Connection,
+        writer: asyncio.StreamWriter,
+        f: Fault,
+        pending: list[bytes],
+        flush: Callable[[], Awaitable[None]],
+    ) -> bool:
+        """A fault due at this point of a stream; True when it ended the stream."""
+        kind = f.kind
+        if kind == "cut":
+            await flush()
+            await self._close_after_flush(writer)
+        elif kind == "stall":
+            await flush()
+            await asyncio.sleep(f.delay_s)
+        elif kind in _MIDSTREAM_ERRORS:  # the error, [DONE], and the stream ends
+            message = P.DEFAULT_ERROR_MESSAGE if f.message is None else f.message
+            pending.append(P.oa_error_event(kind, f.error_shape, message, f.error_type, f.code))
+            await flush()
+            writer.write(conn.send(h11.EndOfMessage()))
+            return True
+        else:  # malformed_chunk
+            pending.append(P.MALFORMED_EVENT)
+        return False
 
     @staticmethod
     async def _close_after_flush(writer: asyncio.StreamWriter) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
@@ -217,6 +217,17 @@ def _top_level(tokens: Sequence[Token]) -> Iterator[tuple[int, int, list[Token]]
 # ---- inline text -------------------------------------------------------------------------------
 
 
+#: What a line break inside a paragraph becomes.
+_BREAKS = {"softbreak": " ", "hardbreak": "\n"}
+#: The style an opening inline token gives the text up to its closing one.
+_OPEN_STYLES = {
+    "em_open": "italic",
+    "strong_open": "bold",
+    "s_open": "strike",
+    "link_open": LINK_STYLE,
+}
+
+
 def inline_content(token: Token | None) -> Content:
     """The styled text of an inline token (emphasis, strong, code, links, strikethrough)."""
     if token is None or not token.children:
@@ -237,22 +248,14 @@ def inline_content(token: Token | None) -> Content:
         kind = child.type
         if kind == "text" or kind == "html_inline":
             add(child.content)
-        elif kind == "softbreak":
-            add(" ")
-        elif kind == "hardbreak":
-            add("\n")
+        elif kind in _BREAKS:
+            add(_BREAKS[kind])
         elif kind == "code_inline":
             add(child.content, INLINE_CODE_STYLE)
         elif kind == "image":
             add(f"[image: {child.content or child.attrs.get('src', '')}]", MUTED)
         elif kind.endswith("_open"):
-            style = {
-                "em_open": "italic",
-                "strong_open": "bold",
-                "s_open": "strike",
-                "link_open": LINK_STYLE,
-            }.get(kind, "")
-            stack.append((style, position))
+            stack.append((_OPEN_STYLES.get(kind, ""), position))
         elif kind.endswith("_close") and stack:
             style, start = stack.pop()
             if style and position > start:
@@ -286,96 +289,141 @@ def _prefix(frames: list[_Frame]) -> tuple[Content, Content]:
 
 def prose_lines(tokens: Sequence[Token], first_number: int = 1) -> tuple[list[Line], int]:
     """The lines of a run of prose blocks, and how many code blocks were nested in it."""
-    lines: list[Line] = []
-    frames: list[_Frame] = []
-    lists: list[tuple[bool, int]] = []  # (ordered, depth) of the open lists
-    number = first_number
-    heading: str | None = None
+    writer = _ProseWriter(first_number)
     i = 0
     n = len(tokens)
+    while i < n:
+        token = tokens[i]
+        if token.type == "table_open":
+            i = writer.table(tokens, i)
+            continue
+        step = _PROSE_STEPS.get(token.type)
+        if step is not None:
+            step(writer, token)
+        i += 1
+    return writer.lines, writer.number - first_number
 
-    def blank() -> None:
+
+class _ProseWriter:
+    """The lines of prose as its tokens arrive: one method per kind of token."""
+
+    __slots__ = ("frames", "heading", "lines", "lists", "number")
+
+    def __init__(self, first_number: int) -> None:
+        self.lines: list[Line] = []
+        self.frames: list[_Frame] = []
+        self.lists: list[tuple[bool, int]] = []  # (ordered, depth) of the open lists
+        self.number = first_number
+        self.heading: str | None = None
+
+    def blank(self) -> None:
+        lines = self.lines
         if lines and lines[-1].body.plain:
             lines.append(Line(_EMPTY))
 
-    def separate(token: Token) -> None:
+    def separate(self, token: Token) -> None:
         # Top-level blocks are separated by a blank line, as are paragraphs of loose lists.
-        if token.level == 0 or (token.type == "paragraph_open" and not token.hidden and frames):
-            blank()
+        if token.level == 0 or (
+            token.type == "paragraph_open" and not token.hidden and self.frames
+        ):
+            self.blank()
 
-    while i < n:
-        token = tokens[i]
-        kind = token.type
-        if kind == "heading_open":
-            separate(token)
-            heading = token.tag
-        elif kind == "paragraph_open":
-            separate(token)
-        elif kind == "inline":
-            body = inline_content(token)
-            if heading is not None:
-                body = body.stylize_before(HEADING_STYLES.get(heading, "bold"))
-            first, rest = _prefix(frames)
-            for part in body.split("\n", allow_blank=True) if "\n" in body.plain else [body]:
-                lines.append(Line(part, first, rest))
-                first = rest
-        elif kind == "heading_close":
-            heading = None
-        elif kind in ("bullet_list_open", "ordered_list_open"):
-            if not frames:
-                separate(token)
-            lists.append((kind == "ordered_list_open", len(lists)))
-        elif kind in ("bullet_list_close", "ordered_list_close"):
-            if lists:
-                lists.pop()
-        elif kind == "list_item_open":
-            ordered, depth = lists[-1] if lists else (False, 0)
-            mark = f"{token.info}{token.markup} " if ordered else f"{_BULLETS[depth % 4]} "
-            style = "$text-primary" if not ordered else "bold $text-primary"
-            frames.append(_Frame(Content.styled(mark, style), Content(" " * len(mark))))
-        elif kind == "list_item_close":
-            if frames:
-                frames.pop()
-        elif kind == "blockquote_open":
-            separate(token)
-            bar = Content.styled("▌ ", "$text-primary 50%")
-            frames.append(_Frame(bar, bar))
-        elif kind == "blockquote_close":
-            if frames:
-                frames.pop()
-        elif kind == "hr":
-            separate(token)
-            first, rest = _prefix(frames)
-            lines.append(Line(_EMPTY, first, rest, rule=True))
-        elif kind in ("fence", "code_block"):
-            separate(token)
-            first, rest = _prefix(frames)
-            lines.append(Line(code_label(_language(token), number, None), first, rest))
-            code = highlight(_code_of(token), _language(token), wait=False)
-            for code_line in code.split("\n", allow_blank=True):
-                lines.append(
-                    Line(
-                        code_line,
-                        rest + Content("  "),
-                        rest + Content.styled("↪ ", MUTED),
-                        fold=True,
-                    )
+    def heading_open(self, token: Token) -> None:
+        self.separate(token)
+        self.heading = token.tag
+
+    def heading_close(self, token: Token) -> None:
+        self.heading = None
+
+    def inline(self, token: Token) -> None:
+        body = inline_content(token)
+        if self.heading is not None:
+            body = body.stylize_before(HEADING_STYLES.get(self.heading, "bold"))
+        first, rest = _prefix(self.frames)
+        lines = self.lines
+        for part in body.split("\n", allow_blank=True) if "\n" in body.plain else [body]:
+            lines.append(Line(part, first, rest))
+            first = rest
+
+    def list_open(self, token: Token) -> None:
+        if not self.frames:
+            self.separate(token)
+        self.lists.append((token.type == "ordered_list_open", len(self.lists)))
+
+    def list_close(self, token: Token) -> None:
+        if self.lists:
+            self.lists.pop()
+
+    def item_open(self, token: Token) -> None:
+        ordered, depth = self.lists[-1] if self.lists else (False, 0)
+        mark = f"{token.info}{token.markup} " if ordered else f"{_BULLETS[depth % 4]} "
+        style = "$text-primary" if not ordered else "bold $text-primary"
+        self.frames.append(_Frame(Content.styled(mark, style), Content(" " * len(mark))))
+
+    def quote_open(self, token: Token) -> None:
+        self.separate(token)
+        bar = Content.styled("▌ ", "$text-primary 50%")
+        self.frames.append(_Frame(bar, bar))
+
+    def frame_close(self, token: Token) -> None:
+        if self.frames:
+            self.frames.pop()
+
+    def rule(self, token: Token) -> None:
+        self.separate(token)
+        first, rest = _prefix(self.frames)
+        self.lines.append(Line(_EMPTY, first, rest, rule=True))
+
+    def code(self, token: Token) -> None:
+        self.separate(token)
+        first, rest = _prefix(self.frames)
+        lines = self.lines
+        lines.append(Line(code_label(_language(token), self.number, None), first, rest))
+        code = highlight(_code_of(token), _language(token), wait=False)
+        for code_line in code.split("\n", allow_blank=True):
+            lines.append(
+                Line(
+                    code_line,
+                    rest + Content("  "),
+                    rest + Content.styled("↪ ", MUTED),
+                    fold=True,
                 )
-            number += 1
-        elif kind == "table_open":  # a table inside a list: its source, folded
-            depth, j = 1, i + 1
-            while j < n and depth:
-                depth += tokens[j].nesting
-                j += 1
-            first, rest = _prefix(frames)
-            for row in tokens[i + 1 : j]:
-                if row.type == "inline":
-                    lines.append(Line(inline_content(row), first, rest, fold=True))
-                    first = rest
-            i = j
-            continue
-        i += 1
-    return lines, number - first_number
+            )
+        self.number += 1
+
+    def table(self, tokens: Sequence[Token], i: int) -> int:
+        """A table inside a list: its source, folded; returns the index after it."""
+        n = len(tokens)
+        depth, j = 1, i + 1
+        while j < n and depth:
+            depth += tokens[j].nesting
+            j += 1
+        first, rest = _prefix(self.frames)
+        for row in tokens[i + 1 : j]:
+            if row.type == "inline":
+                self.lines.append(Line(inline_content(row), first, rest, fold=True))
+                first = rest
+        return j
+
+
+#: What each kind of token does to the prose (tables are handled apart: they span tokens).
+_PROSE_STEPS: dict[str, Callable[[_ProseWriter, Token], None]] = {
+    "heading_open": _ProseWriter.heading_open,
+    "paragraph_open": _ProseWriter.separate,
+    "inline": _ProseWriter.inline,
+    "heading_close": _ProseWriter.heading_close,
+    "bullet_list_open": _ProseWriter.list_open,
+    "ordered_list_open": _ProseWriter.list_open,
+    "bullet_list_close": _ProseWriter.list_close,
+    "ordered_list_close": _ProseWriter.list_close,
+    "list_item_open": _ProseWriter.item_open,
+    "list_item_close": _ProseWriter.frame_close,
+    "blockquote_open": _ProseWriter.quote_open,
+    "blockquote_close": _ProseWriter.frame_close,
+    "hr": _ProseWriter.rule,
+    "fence": _ProseWriter.code,
+    "code_block": _ProseWriter.code,
+}
 
 
 def code_label(language: str, number: int, width: int | None) -> Content:
