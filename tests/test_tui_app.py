@@ -7,7 +7,6 @@ and the formatting of reply metadata."""
 from __future__ import annotations
 
 import argparse
-import ast
 import importlib
 import json
 import pkgutil
@@ -45,8 +44,6 @@ from llmrouter_tui.tui.screens.help import SCROLLING, HelpScreen, binding_sectio
 from llmrouter_tui.tui.screens.templates import TemplatesScreen
 from llmrouter_tui.tui.widgets.conversation_view import ConversationView
 
-TUI_DIR = Path(tui_package.__file__).parent
-
 IMPORT_ALL = """
 import json, pkgutil, importlib, sys
 import llmrouter_tui.tui as pkg
@@ -57,18 +54,10 @@ print(json.dumps(sorted(sys.modules)))
 
 
 @pytest.mark.slow
-def test_tui_imports_nothing_from_server_and_no_provider_sdk() -> None:
-    for path in TUI_DIR.rglob("*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom):
-                names = [("." * node.level) + (node.module or "")]
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            else:
-                continue
-            for name in names:
-                assert "server" not in name.split("."), f"{path.name} imports {name}"
+def test_tui_modules_load_no_server_and_no_provider_sdk() -> None:
+    # Which imports a tui module may write is tests/test_layering.py's static check; this is
+    # what it cannot see: that loading every tui module (and the core it reaches) leaves the
+    # provider SDKs to be imported lazily, when a request first needs one.
     out = subprocess.run(
         [sys.executable, "-c", IMPORT_ALL], check=True, capture_output=True, text=True
     ).stdout

@@ -6,7 +6,6 @@ rating, feedback, copy, regenerate, model picker, settings and the no-keys first
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 from pathlib import Path
@@ -25,6 +24,7 @@ from test_tui_support import (  # noqa: F401 - fixtures
     send,
     settle,
 )
+from waiting import until
 
 from llmrouter_tui.core.runtime import Runtime
 from llmrouter_tui.testing.fake_upstream import FakeUpstream, Fault
@@ -34,6 +34,8 @@ from llmrouter_tui.tui.screens.model_picker import ModelPicker
 from llmrouter_tui.tui.widgets.code_block import CodeBlock
 from llmrouter_tui.tui.widgets.keys_help import KeysHelp
 from llmrouter_tui.tui.widgets.markdown_body import MarkdownBody
+
+pytestmark = pytest.mark.slow  # every test runs the Textual app (seconds each)
 
 
 def meta_of(reply) -> str:  # type: ignore[no-untyped-def]
@@ -135,15 +137,12 @@ async def test_streamed_text_shows_in_batches_then_renders_in_full(
             await settle(pilot)
             await send(pilot, "tell me everything", wait=False)
             screen = chat(pilot)
-            live = ""
-            for _ in range(200):  # bounded: the reply streams for well under a second
-                await asyncio.sleep(0.02)
+
+            def live_text() -> str:
                 replies = screen.view.replies
-                if replies and screen.streaming:
-                    live = replies[0].body.source
-                    if live:
-                        break
-            assert live, "streamed text reaches the screen before the reply is done"
+                return replies[0].body.source if replies and screen.streaming else ""
+
+            live = await until(live_text, "streamed text on screen while the reply streams")
             assert long_reply.startswith(live)
             await settle(pilot)
             (reply,) = screen.view.replies
@@ -165,11 +164,10 @@ async def test_escape_twice_cancels_streaming(
             await settle(pilot)
             await send(pilot, "tell me everything", wait=False)
             screen = chat(pilot)
-            for _ in range(100):
-                await asyncio.sleep(0.05)
-                replies = screen.view.replies
-                if replies and replies[0]._parts:
-                    break
+            await until(
+                lambda: screen.view.replies and screen.view.replies[0]._parts,
+                "the first streamed part",
+            )
             assert screen.streaming
             await pilot.press("escape")  # one Esc selects the replies; the reply goes on
             assert screen.view.has_focus and screen.streaming
@@ -197,16 +195,18 @@ async def test_rating_keys_and_feedback_reach_sqlite_and_logs(app: LLMRouterApp)
         assert reply.has_class("-selected")
         store = app.runtime.store
         await pilot.press("4")
+        await settle(pilot)  # the rating is written on the store's writer thread
         assert store.get_rating(reply.prompt_id)["rating"] == 4
         assert "★★★★☆ 4/5" in meta_of(reply)
         await pilot.press("2")
+        await settle(pilot)
         assert store.get_rating(reply.prompt_id)["rating"] == 2
         await pilot.press("f")
         await pilot.pause()
         assert isinstance(app.screen, FeedbackModal)
         await pilot.press(*"too short")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert not isinstance(app.screen, FeedbackModal)
         rating = store.get_rating(reply.prompt_id)
         assert rating["rating"] == 2 and rating["feedback"] == "too short"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from test_tui_support import (  # noqa: F401 - fixtures
     SIZE,
     app,
@@ -26,6 +27,8 @@ from llmrouter_tui.testing.fake_upstream import FakeUpstream
 from llmrouter_tui.tui.app import LLMRouterApp
 from llmrouter_tui.tui.screens.confirm import ConfirmModal
 from llmrouter_tui.tui.screens.text_prompt import TextPromptModal
+
+pytestmark = pytest.mark.slow  # every test runs the Textual app (seconds each)
 
 
 def user_texts(pilot) -> list[str]:  # type: ignore[no-untyped-def]

@@ -19,7 +19,6 @@ import sys
 import termios
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,6 +38,7 @@ from test_tui_support import (  # noqa: F401 - fixtures
 from textual import events
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, TextArea, Tree
+from waiting import until
 
 from llmrouter_tui.cli import main_parser
 from llmrouter_tui.core.db import MIGRATIONS, migrate
@@ -74,15 +74,6 @@ def screen_text(app: LLMRouterApp) -> str:
     return "\n".join(screen_lines(app))
 
 
-async def until(pilot: Pilot[None], condition: Callable[[], bool], rounds: int = 400) -> None:
-    """Let the app run until `condition` holds (bounded; asserts it in the end)."""
-    for _ in range(rounds):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    assert condition()
-
-
 def key_event(key: str) -> events.Key:
     """A key as the terminal parser makes it (`alt+shift+o` carries the character O)."""
     characters = {
@@ -107,8 +98,8 @@ async def burst(pilot: Pilot[None], *keys: str) -> None:
     for key in keys:
         app._driver.send_message(key_event(key))  # type: ignore[union-attr]
     await until(
-        pilot,
         lambda: not getattr(app, "keys_waiting", 0) and getattr(app, "_key_fence", None) is None,
+        "the app to take every key of the burst",
     )
     await pilot.pause()
     await pilot.pause()
@@ -129,7 +120,7 @@ async def stream_slowly(pilot: Pilot[None], fake: FakeUpstream, prompt: str) -> 
     fake.reply_fn = lambda provider, model, messages: LONG_REPLY
     await send(pilot, prompt, wait=False)
     screen = chat(pilot)
-    await until(pilot, lambda: "streaming ·" in screen.activity_text())
+    await until(lambda: "streaming ·" in screen.activity_text(), "the reply to start streaming")
 
 
 def meta_of(reply) -> str:  # type: ignore[no-untyped-def]
@@ -144,6 +135,7 @@ def notice_of(reply) -> str:  # type: ignore[no-untyped-def]
 # ---- crashes and unreadable screens ----------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_ctrl_q_while_streaming_saves_the_partial_reply_and_exits_cleanly(
     app: LLMRouterApp, fake: FakeUpstream
 ) -> None:
@@ -185,6 +177,7 @@ LAUNCHER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_ctrl_q_while_streaming_in_a_real_terminal(tmp_path: Path, isolated_env: Path) -> None:
     """The real driver under a pseudo-terminal: exit 0, nothing printed, reply saved."""
     data = tmp_path / "data"
@@ -236,6 +229,7 @@ def test_ctrl_q_while_streaming_in_a_real_terminal(tmp_path: Path, isolated_env:
     assert requests == [("cancelled",)]
 
 
+@pytest.mark.slow
 async def test_failing_workers_become_notices_and_the_app_goes_on(app: LLMRouterApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -274,6 +268,7 @@ async def test_an_unexpected_error_ends_the_app_with_one_line_not_a_traceback(
     assert "ZeroDivisionError" in crash_log.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 async def test_model_picker_is_readable_at_80x24(app: LLMRouterApp) -> None:
     async with app.run_test(size=SMALL) as pilot:
         await settle(pilot)
@@ -296,6 +291,7 @@ async def test_model_picker_is_readable_at_80x24(app: LLMRouterApp) -> None:
 # ---- keys are never lost or reordered --------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_key_bursts_keep_their_order(app: LLMRouterApp, fake: FakeUpstream) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -310,6 +306,7 @@ async def test_key_bursts_keep_their_order(app: LLMRouterApp, fake: FakeUpstream
         assert fake.requests == []
 
 
+@pytest.mark.slow
 async def test_enter_in_a_burst_is_a_newline_not_a_send(
     app: LLMRouterApp, fake: FakeUpstream
 ) -> None:
@@ -332,6 +329,7 @@ async def test_enter_in_a_burst_is_a_newline_not_a_send(
         assert len(screen.view.replies) == 2 and screen.streaming
 
 
+@pytest.mark.slow
 async def test_escape_and_function_keys_type_nothing(app: LLMRouterApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -351,6 +349,7 @@ async def test_escape_and_function_keys_type_nothing(app: LLMRouterApp) -> None:
 # ---- conversations keep everything you wrote -------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_cancel_keeps_the_turn_and_puts_the_prompt_back_selected(
     app: LLMRouterApp, fake: FakeUpstream
 ) -> None:
@@ -377,6 +376,7 @@ async def test_cancel_keeps_the_turn_and_puts_the_prompt_back_selected(
         assert not screen.query_one("#prompt-banner").display
 
 
+@pytest.mark.slow
 async def test_a_failed_first_turn_is_kept_and_can_be_retried_after_a_restart(
     data_dir: Path, fake: FakeUpstream, quick_config: Path
 ) -> None:
@@ -417,6 +417,7 @@ async def test_a_failed_first_turn_is_kept_and_can_be_retried_after_a_restart(
     app.runtime.close()
 
 
+@pytest.mark.slow
 async def test_up_and_down_walk_through_earlier_prompts(app: LLMRouterApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -442,6 +443,7 @@ async def test_up_and_down_walk_through_earlier_prompts(app: LLMRouterApp) -> No
         assert prompt.text == "mine"
 
 
+@pytest.mark.slow
 async def test_edit_and_resend_keeps_the_old_branch(app: LLMRouterApp, fake: FakeUpstream) -> None:
     store = app.runtime.store
     async with app.run_test(size=SIZE) as pilot:
@@ -481,6 +483,7 @@ async def test_edit_and_resend_keeps_the_old_branch(app: LLMRouterApp, fake: Fak
         assert history == ["first question", "second question", "third question"]
 
 
+@pytest.mark.slow
 async def test_ctrl_n_during_a_stream_says_the_reply_was_cancelled(
     app: LLMRouterApp, fake: FakeUpstream
 ) -> None:
@@ -499,6 +502,7 @@ async def test_ctrl_n_during_a_stream_says_the_reply_was_cancelled(
         assert statuses == ["ok", "cancelled"]
 
 
+@pytest.mark.slow
 async def test_regenerate_uses_the_model_selected_now_and_keeps_the_old_reply(
     app: LLMRouterApp, fake: FakeUpstream
 ) -> None:
@@ -581,6 +585,7 @@ def test_schema_3_links_existing_conversations_as_they_were_shown(tmp_path: Path
 # ---- small but visible -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_footer_and_status_line_fit_80x24(app: LLMRouterApp) -> None:
     async with app.run_test(size=SMALL) as pilot:
         await settle(pilot)
@@ -599,6 +604,7 @@ async def test_footer_and_status_line_fit_80x24(app: LLMRouterApp) -> None:
         assert footer.rstrip().endswith("Help") or footer.rstrip().endswith("palette")
 
 
+@pytest.mark.slow
 async def test_spinner_and_elapsed_time_until_the_first_token(
     app: LLMRouterApp, fake: FakeUpstream
 ) -> None:
@@ -616,6 +622,7 @@ async def test_spinner_and_elapsed_time_until_the_first_token(
         assert screen.activity_text() == "" and not screen.query_one("#chat-activity").display
 
 
+@pytest.mark.slow
 async def test_one_escape_never_cancels_a_stream(app: LLMRouterApp, fake: FakeUpstream) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -631,6 +638,7 @@ async def test_one_escape_never_cancels_a_stream(app: LLMRouterApp, fake: FakeUp
         assert screen.view.replies[0].state == "cancelled"
 
 
+@pytest.mark.slow
 async def test_picking_a_retired_model_offers_its_replacement_and_warns_once(
     app: LLMRouterApp,
 ) -> None:
@@ -656,6 +664,7 @@ async def test_picking_a_retired_model_offers_its_replacement_and_warns_once(
         assert notice_of(second) == "", "the retirement notice is shown once per conversation"
 
 
+@pytest.mark.slow
 async def test_templates_focus_enter_and_review(app: LLMRouterApp, fake: FakeUpstream) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -684,6 +693,7 @@ async def test_templates_focus_enter_and_review(app: LLMRouterApp, fake: FakeUps
         assert fake.requests == []
 
 
+@pytest.mark.slow
 async def test_a_rejected_key_is_shown_even_when_a_fallback_answered(
     data_dir: Path, quick_config: Path
 ) -> None:
@@ -706,6 +716,7 @@ async def test_a_rejected_key_is_shown_even_when_a_fallback_answered(
         app.runtime.close()
 
 
+@pytest.mark.slow
 async def test_theme_and_sidebar_persist_and_the_sidebar_follows_resizes(
     data_dir: Path, fake: FakeUpstream, quick_config: Path
 ) -> None:
@@ -755,6 +766,7 @@ async def test_sidebar_titles_are_cut_with_an_ellipsis(app: LLMRouterApp) -> Non
         assert isinstance(sidebar, ConversationSidebar)
 
 
+@pytest.mark.slow
 async def test_every_input_shows_a_placeholder(app: LLMRouterApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -777,6 +789,7 @@ async def test_every_input_shows_a_placeholder(app: LLMRouterApp) -> None:
         assert checked >= 6
 
 
+@pytest.mark.slow
 async def test_help_lists_the_scrolling_keys(app: LLMRouterApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -791,6 +804,7 @@ async def test_help_lists_the_scrolling_keys(app: LLMRouterApp) -> None:
         assert "Earlier prompt" in actions
 
 
+@pytest.mark.slow
 async def test_demo_flaky_shows_retries_and_fallback(
     data_dir: Path, quick_config: Path, tmp_path: Path, isolated_env: Path
 ) -> None:

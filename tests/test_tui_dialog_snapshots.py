@@ -23,6 +23,8 @@ from llmrouter_tui.tui.app import LLMRouterApp
 from llmrouter_tui.tui.screens.templates import TemplatesScreen
 from llmrouter_tui.tui.screenshots import seeded_runtime, settle, show_screen
 
+pytestmark = pytest.mark.slow  # every test renders the Textual app (seconds each)
+
 #: Statuses that depend on the date (deprecations, shutdowns) are shown as on this day.
 SNAPSHOT_DAY = dt.date(2026, 6, 1)
 SIZES = {"80x24": (80, 24), "100x30": (100, 30)}

@@ -8,7 +8,6 @@ against the fake upstream; the snapshots use fixed seeded data."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from test_tui_support import (  # noqa: F401 - fixtures
     data_dir,
     fake,
     isolated_env,
+    palette_hit,
     quick_config,
     runtime,
     send,
@@ -33,6 +33,7 @@ from test_tui_support import (  # noqa: F401 - fixtures
 )
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Select, Static
+from waiting import until
 
 from llmrouter_tui.core.pricing import format_usd
 from llmrouter_tui.core.runtime import Runtime
@@ -47,6 +48,8 @@ from llmrouter_tui.tui.screens.model_picker import AUTO_EXPLAINED, ModelPicker
 from llmrouter_tui.tui.screenshots import fixed_settings, seed_store, seeded_runtime
 from llmrouter_tui.tui.widgets.bar_chart import BarChart
 from llmrouter_tui.tui.widgets.leaderboard import IntervalChart
+
+pytestmark = pytest.mark.slow  # every test runs the Textual app (seconds each)
 
 SECOND = "gemini-3.5-flash"
 SNAPSHOT_SIZES = {"80x24": (80, 24), "100x30": (100, 30)}
@@ -200,10 +203,9 @@ async def test_vote_waits_for_both_replies_and_escape_cancels_both(
             await pilot.pause()
             compare = app.screen
             assert isinstance(compare, CompareScreen)
-            for _ in range(100):  # bounded: both start streaming well within this
-                await asyncio.sleep(0.05)
-                if all(side.reply._parts for side in compare.sides):
-                    break
+            await until(
+                lambda: all(side.reply._parts for side in compare.sides), "both sides streaming"
+            )
             assert compare.streaming and not compare.ready
             await pilot.press("1")  # no vote before both have ended
             assert app.screen is compare
@@ -248,7 +250,7 @@ async def test_blind_compare_hides_the_models_until_the_vote(
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"blind compare")
-        await pilot.pause(0.3)
+        await palette_hit(pilot, "blind compare")
         await pilot.press("enter")
         await settle(pilot)
         assert app.ui_state.blind_compare is True

@@ -7,7 +7,6 @@ long conversations mounted lazily, export from the app, and snapshots of a long 
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +27,7 @@ from test_tui_support import (  # noqa: F401 - fixtures
     send,
     settle,
 )
+from waiting import until
 
 from llmrouter_tui.core.runtime import Runtime
 from llmrouter_tui.core.store import Store
@@ -89,6 +89,7 @@ async def select_latest(pilot: Any) -> ReplyView:
 # ---- streaming ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_long_reply_streams_without_a_final_rerender(
     data_dir: Path, quick_config: Path
 ) -> None:
@@ -103,14 +104,14 @@ async def test_long_reply_streams_without_a_final_rerender(
             await settle(pilot)
             await send(pilot, "a long answer please", wait=False)
             screen = chat(pilot)
-            first = None
-            for _ in range(500):  # bounded: the reply streams for a few seconds at most
-                await asyncio.sleep(0.01)
+
+            def first_block() -> object:
                 replies = screen.view.replies
                 if screen.streaming and replies and len(replies[0].body.blocks) >= 3:
-                    first = replies[0].body.blocks[0]
-                    break
-            assert first is not None, "blocks are on screen while the reply streams"
+                    return replies[0].body.blocks[0]
+                return None
+
+            first = await until(first_block, "three blocks on screen while the reply streams")
             await settle(pilot)
             (reply,) = screen.view.replies
             assert reply.state == "done" and reply.text == text
@@ -139,6 +140,7 @@ async def test_long_reply_streams_without_a_final_rerender(
 # ---- long code lines and wide tables -----------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_long_code_lines_fold_and_wide_tables_scroll(
     data_dir: Path, quick_config: Path, fake: FakeUpstream
 ) -> None:
@@ -184,6 +186,7 @@ async def test_long_code_lines_fold_and_wide_tables_scroll(
 # ---- copying -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_copy_one_code_block_by_number(
     data_dir: Path, quick_config: Path, fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -215,6 +218,7 @@ async def test_copy_one_code_block_by_number(
     app.runtime.close()
 
 
+@pytest.mark.slow
 async def test_copy_goes_through_a_system_clipboard_tool(
     app: LLMRouterApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -267,6 +271,7 @@ def seed_long_conversation(store: Store, turns: int) -> str:
     return conversation
 
 
+@pytest.mark.slow
 async def test_long_conversation_mounts_lazily_and_keeps_its_history(
     app: LLMRouterApp, fake: FakeUpstream
 ) -> None:
@@ -291,17 +296,15 @@ async def test_long_conversation_mounts_lazily_and_keeps_its_history(
         view.focus()
         view.selected = 0
         await settle(pilot)
-        for _ in range(20):
-            if view.replies[0].is_mounted:
-                break
-            await pilot.pause(0.05)
-        assert view.replies[0].is_mounted and view.older_count == 0
+        await until(lambda: view.replies[0].is_mounted, "the first reply to be mounted")
+        assert view.older_count == 0
         await settle(pilot)
         assert view.replies[0].region.intersection(view.region).area, "and it is on screen"
         texts = [w.text for w in view.children if hasattr(w, "text")][:4]
         assert texts[0].startswith("Question 1:") and texts[2].startswith("Question 2:")
 
 
+@pytest.mark.slow
 async def test_scrolling_up_mounts_older_turns(app: LLMRouterApp) -> None:
     seed_long_conversation(app.runtime.store, 12)
     async with app.run_test(size=SIZE) as pilot:
@@ -330,6 +333,7 @@ async def test_scrolling_up_mounts_older_turns(app: LLMRouterApp) -> None:
 # ---- export from the app -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_export_key_writes_markdown_and_never_overwrites(
     app: LLMRouterApp, isolated_env: Path
 ) -> None:
@@ -368,6 +372,7 @@ async def test_export_key_writes_markdown_and_never_overwrites(
 # ---- snapshots ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(80, 24), (100, 30)], ids=["80x24", "100x30"])
 def test_long_reply_snapshot(
     size: tuple[int, int], snap_compare: Any, tmp_path: Path, isolated_env: Path

@@ -18,6 +18,8 @@ from test_tui_support import isolated_env  # noqa: F401 - fixture
 from llmrouter_tui.tui.app import LLMRouterApp
 from llmrouter_tui.tui.screenshots import SCREENS, SIZE, seeded_runtime, show_screen
 
+pytestmark = pytest.mark.slow  # every test renders the Textual app (seconds each)
+
 
 @pytest.mark.parametrize("screen", SCREENS)
 def test_screen_snapshot(

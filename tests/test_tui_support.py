@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
+from waiting import until
 
 from llmrouter_tui.core.runtime import Runtime
 from llmrouter_tui.testing.fake_upstream import FakeUpstream
@@ -81,6 +83,24 @@ def chat(pilot: Pilot[None]) -> ChatScreen:
     screen = pilot.app.chat_screen  # type: ignore[attr-defined]
     assert isinstance(screen, ChatScreen)
     return screen
+
+
+async def palette_hit(pilot: Pilot[None], text: str) -> None:
+    """Wait until the open command palette highlights a command containing `text`.
+
+    Its search runs in a worker, so Enter pressed before a hit is up would do nothing.
+    """
+
+    def highlighted() -> str:
+        palette = pilot.app.screen
+        if not isinstance(palette, CommandPalette):
+            return ""
+        commands = palette.query_one(CommandList)
+        if commands.highlighted is None:
+            return ""
+        return str(commands.get_option_at_index(commands.highlighted).prompt)
+
+    await until(lambda: text.lower() in highlighted().lower(), f"a palette hit for {text!r}")
 
 
 async def send(pilot: Pilot[None], text: str, *, wait: bool = True) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from test_tui_support import (  # noqa: F401 - fixtures
     SIZE,
     app,
@@ -25,6 +26,8 @@ from llmrouter_tui.testing.fake_upstream import FakeUpstream
 from llmrouter_tui.tui.app import LLMRouterApp
 from llmrouter_tui.tui.screens.template_review import TemplateReviewModal
 from llmrouter_tui.tui.screens.templates import TemplatesScreen
+
+pytestmark = pytest.mark.slow  # every test runs the Textual app (seconds each)
 
 
 async def open_templates(pilot) -> TemplatesScreen:  # type: ignore[no-untyped-def]

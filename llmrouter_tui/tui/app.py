@@ -26,6 +26,7 @@ from .messages import (
     TemplateChosen,
     TemplateEdit,
 )
+from .offloop import queue_write, report_failure_of
 from .screens.chat import ChatScreen
 from .ui_state import load_ui_state, save_ui_state
 from .workers import BackgroundFailed
@@ -169,10 +170,11 @@ class LLMRouterApp(OrderedKeys, App[None]):
         if fresh == self.ui_state:
             return
         self.ui_state = fresh
-        try:
-            save_ui_state(self.runtime.settings.data_dir, fresh)
-        except OSError as exc:
-            self.notify(f"Preferences not saved: {exc}", severity="warning", markup=False)
+        # on the store's writer thread: in order, and never a file wait on the loop
+        pending = queue_write(
+            self.runtime.store, save_ui_state, self.runtime.settings.data_dir, fresh
+        )
+        report_failure_of(self, pending, "Preferences not saved")
 
     def watch_theme(self, theme: str) -> None:
         if self.is_running:
@@ -212,7 +214,7 @@ class LLMRouterApp(OrderedKeys, App[None]):
     @on(TemplateChosen)
     async def _use_template(self, event: TemplateChosen) -> None:
         chat = await self._chat()
-        await chat.send_template(event.template_id, event.values)
+        chat.start_template(event.template_id, event.values)
 
     @on(TemplateEdit)
     async def _edit_template(self, event: TemplateEdit) -> None:

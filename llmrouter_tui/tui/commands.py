@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-if TYPE_CHECKING:
-    from .app import LLMRouterApp
+from .router_app import router_app
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +169,7 @@ class LLMRouterCommands(Provider):
     """Offers PALETTE plus "Use model: …" for every chat model in the catalog."""
 
     def _entries(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        app = cast("LLMRouterApp", self.app)
+        app = router_app(self.app)
         entries: list[tuple[str, str, Callable[[], Any]]] = [
             (spec.title, spec.help, partial(app.run_palette_command, spec)) for spec in PALETTE
         ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing, suppress
 from dataclasses import dataclass, field, replace
 from time import perf_counter
@@ -37,6 +37,7 @@ from ...core.types import (
 from ..evidence import ReplyCost, budget_notice, current_auto_pick
 from ..format import ReplyMeta, error_headline
 from ..notices import key_problems, stored_error_text
+from ..offloop import queue_write, report_failure_of
 from ..router_app import router_app
 from ..widgets.chat_reply import ChatReply
 from ..widgets.conversation_view import ConversationView
@@ -109,6 +110,8 @@ class TurnIds:
     alternatives: list[int] = field(default_factory=list)
     #: The prompt replaced an earlier one (edit and resend).
     edited: bool = False
+    #: The prompt's message while it is being written (then `user_id`).
+    user_saved: asyncio.Task[int | None] | None = None
 
 
 def load_conversation(store: Store, conversation_id: str) -> StoredConversation:
@@ -202,6 +205,8 @@ class ChatScreen(Screen[None]):
         self.settings = ChatSettings()
         self.model = ""
         self._stream_worker: Worker[None] | None = None
+        #: A prompt is being saved and sent (its reply not streaming yet).
+        self._starting = False
         self._after_stream: list[Callable[[], object]] = []
         self._turns: dict[ReplyView, TurnIds] = {}
         self._head_id: int | None = None
@@ -520,13 +525,20 @@ class ChatScreen(Screen[None]):
             )
         self.prompt.focus()
 
-    def _ensure_conversation(self, title: str) -> str | None:
+    async def _ensure_conversation(self, title: str) -> str | None:
         if self.conversation_id is not None:
             return self.conversation_id
         s = self.settings
+        store = self.runtime.store
         try:
-            self.conversation_id = self.runtime.store.conversations.create(
-                title_from(title), self.model, s.system, s.temperature, s.max_tokens
+            self.conversation_id = await queue_write(
+                store,
+                store.conversations.create,
+                title_from(title),
+                self.model,
+                s.system,
+                s.temperature,
+                s.max_tokens,
             )
         except RouterError as exc:
             self.notify(f"Not saved: {exc}", title="Conversation", severity="warning")
@@ -578,39 +590,51 @@ class ChatScreen(Screen[None]):
 
     def _ask_rename(self, conversation_id: str, title: str) -> None:
         def done(new_title: str | None) -> None:
-            if new_title is None:
-                return
-            try:
-                self.runtime.store.conversations.rename(conversation_id, new_title)
-            except RouterError as exc:
-                self.notify(str(exc), severity="error")
-                return
-            if conversation_id == self.conversation_id:
-                self.conversation_title = new_title.strip() or "Untitled"
-                self._show_title()
-            self.sidebar.reload()
+            if new_title is not None:
+                store = self.runtime.store
+                pending = queue_write(store, store.conversations.rename, conversation_id, new_title)
+                self._renamed(conversation_id, new_title, pending)
 
         from .text_prompt import TextPromptModal
 
         self.app.push_screen(TextPromptModal("Rename conversation", "Title", title), done)
 
+    @background("rename the conversation", group="chat-rename", exclusive=False)
+    async def _renamed(
+        self, conversation_id: str, new_title: str, pending: Awaitable[None]
+    ) -> None:
+        try:
+            await pending
+        except RouterError as exc:
+            self.notify(str(exc), title="Not renamed", severity="error")
+            return
+        if conversation_id == self.conversation_id:
+            self.conversation_title = new_title.strip() or "Untitled"
+            self._show_title()
+        self.sidebar.reload()
+
     def _ask_delete(self, conversation_id: str, title: str) -> None:
-        async def done(confirmed: bool | None) -> None:
-            if not confirmed:
-                return
-            try:
-                self.runtime.store.conversations.delete(conversation_id)
-            except RouterError as exc:
-                self.notify(str(exc), severity="error")
-                return
-            if conversation_id == self.conversation_id:
-                await self._reset_conversation()
-            self.sidebar.reload()
-            self.notify(f"Deleted “{title}”.")
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                store = self.runtime.store
+                pending = queue_write(store, store.conversations.delete, conversation_id)
+                self._deleted(conversation_id, title, pending)
 
         from .confirm import ConfirmModal
 
         self.app.push_screen(ConfirmModal(f"Delete the conversation “{title}”?"), done)
+
+    @background("delete the conversation", group="chat-delete", exclusive=False)
+    async def _deleted(self, conversation_id: str, title: str, pending: Awaitable[None]) -> None:
+        try:
+            await pending
+        except RouterError as exc:
+            self.notify(str(exc), title="Not deleted", severity="error")
+            return
+        if conversation_id == self.conversation_id:
+            await self._reset_conversation()
+        self.sidebar.reload()
+        self.notify(f"Deleted “{title}”.")
 
     # ---- model, settings, cache --------------------------------------------------------------
 
@@ -633,7 +657,7 @@ class ChatScreen(Screen[None]):
         )
         await self.app.push_screen(picker, chosen)
 
-    def _choose_model(self, model: str, rows: list[dict[str, Any]]) -> None:
+    def _choose_model(self, model: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Use `model`; a retired one first asks whether to use its replacement."""
         row = next((r for r in rows if r["id"] == model), None)
         if row is None or row.get("catalog_status") != "retired":
@@ -651,10 +675,11 @@ class ChatScreen(Screen[None]):
         """Send to `model` from now on (saved with the open conversation)."""
         self.set_model(model)
         if self.conversation_id is not None:
-            try:
-                self.runtime.store.conversations.update_settings(self.conversation_id, model=model)
-            except RouterError as exc:
-                self.notify(str(exc), severity="error")
+            store = self.runtime.store
+            pending = queue_write(
+                store, store.conversations.update_settings, self.conversation_id, model=model
+            )
+            report_failure_of(self, pending, "Model not saved with the conversation")
 
     async def action_conversation_settings(self) -> None:
         def saved(settings: ChatSettings | None) -> None:
@@ -663,15 +688,16 @@ class ChatScreen(Screen[None]):
             self.settings = settings
             self._show_title()
             if self.conversation_id is not None:
-                try:
-                    self.runtime.store.conversations.update_settings(
-                        self.conversation_id,
-                        system=settings.system,
-                        temperature=settings.temperature,
-                        max_tokens=settings.max_tokens,
-                    )
-                except RouterError as exc:
-                    self.notify(str(exc), severity="error")
+                store = self.runtime.store
+                pending = queue_write(
+                    store,
+                    store.conversations.update_settings,
+                    self.conversation_id,
+                    system=settings.system,
+                    temperature=settings.temperature,
+                    max_tokens=settings.max_tokens,
+                )
+                report_failure_of(self, pending, "Settings not saved with the conversation")
 
         await self.app.push_screen(ConversationSettingsModal(self.settings), saved)
 
@@ -744,15 +770,20 @@ class ChatScreen(Screen[None]):
             source="tui",
         )
 
-    def _start_compare(self, text: str, second: str) -> None:
+    @background("start the compare", group="chat-send", exclusive=False)
+    async def _start_compare(self, text: str, second: str) -> None:
         """Open the compare screen: `text` goes to the current model and to `second`."""
         from .compare import CompareScreen
 
-        if self.streaming or self.prompt.text != text:
+        if self.streaming or self._starting or self.prompt.text != text:
             self.notify("The prompt changed meanwhile; press ctrl+k again.", severity="warning")
             return
         new = self.conversation_id is None
-        conversation_id = self._ensure_conversation(text)
+        self._starting = True
+        try:
+            conversation_id = await self._ensure_conversation(text)
+        finally:
+            self._starting = False
         request = self._chat_request(self._history(), text, conversation_id)
         self.prompt.consume(text)
         self._show_banner(None)
@@ -760,18 +791,19 @@ class ChatScreen(Screen[None]):
         blind = bool(router_app(self).ui_state.blind_compare)
         swap = blind and self._compare_rng.random() < 0.5
 
-        async def ended(outcome: CompareOutcome | None) -> None:
-            await self._compare_ended(text, new, outcome)
+        def ended(outcome: CompareOutcome | None) -> None:
+            self._compare_ended(text, new, outcome)
 
         screen = CompareScreen(request, (self.model, second), blind=blind, swap=swap)
         self.app.push_screen(screen, ended)
 
+    @background("continue after the compare", group="chat-compare-end", exclusive=False)
     async def _compare_ended(self, text: str, new: bool, outcome: CompareOutcome | None) -> None:
         if not self._ui_alive():
             return
         if outcome is None or outcome.outcome is None or outcome.preferred is None:
             if new:
-                self._forget_conversation()
+                await self._forget_conversation()
             if outcome is not None and outcome.error is not None:
                 self._notify_refused(outcome.error, "Compare not sent")
             elif outcome is not None and outcome.cancelled:
@@ -784,13 +816,14 @@ class ChatScreen(Screen[None]):
             return
         await self._add_compare_turn(text, outcome)
 
-    def _forget_conversation(self) -> None:
+    async def _forget_conversation(self) -> None:
         """Delete the conversation a compare started, when it ended without a turn."""
         conversation_id = self.conversation_id
         if conversation_id is None or self.view.replies:
             return
+        store = self.runtime.store
         with suppress(RouterError):
-            self.runtime.store.conversations.delete(conversation_id)
+            await queue_write(store, store.conversations.delete, conversation_id)
         self.conversation_id = None
         self.conversation_title = None
         self._head_id = None
@@ -807,16 +840,16 @@ class ChatScreen(Screen[None]):
         if chosen is None or other is None:  # pragma: no cover - a vote needs both results
             return
         parent = self._head_id
-        user_id = self._save_message("user", text, parent)
+        user_id = await self._save_message("user", text, parent)
         ids = TurnIds(user_id, parent)
-        other_id = self._save_message(
+        other_id = await self._save_message(
             "assistant",
             other.response_text,
             user_id,
             status=other.status,
             prompt_id=other.prompt_id,
         )
-        chosen_id = self._save_message(
+        chosen_id = await self._save_message(
             "assistant",
             chosen.response_text,
             user_id,
@@ -875,9 +908,15 @@ class ChatScreen(Screen[None]):
         return messages
 
     @on(PromptInput.Submitted)
-    async def _prompt_submitted(self, event: PromptInput.Submitted) -> None:
+    def _prompt_submitted(self, event: PromptInput.Submitted) -> None:
         event.stop()
-        await self.send(event.text)
+        self._send_in_background(event.text)
+
+    @background("send the prompt", group="chat-send", exclusive=False)
+    async def _send_in_background(self, text: str) -> None:
+        # A worker, not the handler: saving a new conversation may wait for the database
+        # lock, and the screen's messages and timers go on meanwhile.
+        await self.send(text)
 
     @on(PromptInput.Interrupted)
     def _prompt_interrupted(self, event: PromptInput.Interrupted) -> None:
@@ -895,7 +934,7 @@ class ChatScreen(Screen[None]):
         if not text.strip():
             self.app.bell()
             return False
-        if self.streaming:
+        if self.streaming or self._starting:
             self.notify(
                 "A reply is streaming; your prompt stays in the box (ctrl+c cancels the reply).",
                 severity="warning",
@@ -903,16 +942,25 @@ class ChatScreen(Screen[None]):
             return False
         if self._editing is not None:
             return await self._resend_edited(self._editing, text)
-        conversation_id = self._ensure_conversation(text)
-        request = self._chat_request(self._history(), text, conversation_id)
-        self.prompt.consume(text)
-        self._show_banner(None)
-        await self._start_turn(text, request, restore=text, parent_id=self._head_id)
+        self._starting = True  # until the reply streams: a second Enter does not send twice
+        try:
+            conversation_id = await self._ensure_conversation(text)
+            request = self._chat_request(self._history(), text, conversation_id)
+            self.prompt.consume(text)
+            self._show_banner(None)
+            await self._start_turn(text, request, restore=text, parent_id=self._head_id)
+        finally:
+            self._starting = False
         return True
+
+    @background("send the template", group="chat-send", exclusive=False)
+    async def start_template(self, template_id: str, values: dict[str, str]) -> None:
+        """`send_template` in a worker (saving the conversation may wait for a lock)."""
+        await self.send_template(template_id, values)
 
     async def send_template(self, template_id: str, values: dict[str, str]) -> bool:
         """Start a new conversation with a template (sent as template id + variables)."""
-        if self.streaming:
+        if self.streaming or self._starting:
             self.notify("A reply is streaming; ctrl+c cancels it first.", severity="warning")
             return False
         try:
@@ -923,18 +971,22 @@ class ChatScreen(Screen[None]):
             return False
         await self._reset_conversation()
         s = self.settings = ChatSettings(rendered.system, None, None)
-        conversation_id = self._ensure_conversation(template.title)
-        request = ChatRequest(
-            model=self.model,
-            template_id=template_id,
-            template_vars=dict(values),
-            temperature=s.temperature,
-            max_tokens=s.max_tokens,
-            ignore_cache=self.ignore_cache,
-            conversation_id=conversation_id,
-            source="tui",
-        )
-        await self._start_turn(rendered.prompt, request, restore=None, parent_id=None)
+        self._starting = True
+        try:
+            conversation_id = await self._ensure_conversation(template.title)
+            request = ChatRequest(
+                model=self.model,
+                template_id=template_id,
+                template_vars=dict(values),
+                temperature=s.temperature,
+                max_tokens=s.max_tokens,
+                ignore_cache=self.ignore_cache,
+                conversation_id=conversation_id,
+                source="tui",
+            )
+            await self._start_turn(rendered.prompt, request, restore=None, parent_id=None)
+        finally:
+            self._starting = False
         self.prompt.focus()
         return True
 
@@ -963,8 +1015,9 @@ class ChatScreen(Screen[None]):
         reply = ChatReply(user_text, request)
         await view.mount_all([UserMessage(user_text), reply])
         view.follow()
-        user_id = self._save_message("user", user_text, parent_id)
-        self._turns[reply] = TurnIds(user_id, parent_id, edited=edited)
+        # Queued, not awaited: the request need not wait for it; the reply's save does.
+        user_saved = self._save_message("user", user_text, parent_id)
+        self._turns[reply] = TurnIds(None, parent_id, edited=edited, user_saved=user_saved)
         self.prompt.remember(user_text)
         self._stream_worker = self._stream_reply(reply, request, restore)
 
@@ -976,25 +1029,44 @@ class ChatScreen(Screen[None]):
         *,
         status: str = "ok",
         prompt_id: str | None = None,
-    ) -> int | None:
-        """Append to the open conversation; the new message becomes the head."""
-        if self.conversation_id is None:
-            return None
-        try:
-            message_id = self.runtime.store.conversations.add_message(
-                self.conversation_id,
+    ) -> asyncio.Task[int | None]:
+        """Append to the open conversation, queued now behind every earlier write; the task
+        gives the message's id once written (None: not saved), which becomes the head."""
+        conversation_id = self.conversation_id
+        store = self.runtime.store
+        pending = None
+        if conversation_id is not None:
+            pending = queue_write(
+                store,
+                store.conversations.add_message,
+                conversation_id,
                 role,
                 content,
                 prompt_id,
                 parent_id=parent_id,
                 status=status,
             )
+        return asyncio.ensure_future(self._message_written(pending))
+
+    async def _message_written(self, pending: Awaitable[int] | None) -> int | None:
+        if pending is None:
+            return None
+        try:
+            message_id = await pending
         except RouterError as exc:
             if self._ui_alive():
                 self.notify(f"Not saved in the conversation: {exc}", severity="warning")
             return None
         self._head_id = message_id
         return message_id
+
+    async def _user_id(self, ids: TurnIds) -> int | None:
+        """The turn's prompt message id, once it is written."""
+        if ids.user_saved is not None:
+            # shielded: a cancelled stream still learns the id, to save its partial reply
+            ids.user_id = await asyncio.shield(ids.user_saved)
+            ids.user_saved = None
+        return ids.user_id
 
     def cancel_reply(self, then: Callable[[], object] | None = None) -> bool:
         """Cancel the streaming reply (its partial text is kept and saved); `then` runs once
@@ -1021,7 +1093,7 @@ class ChatScreen(Screen[None]):
                 prepared = router.prepare(request)
             except RouterError as exc:
                 await reply.input_error(str(exc))
-                self._finish_turn(reply, "error", "")
+                await self._finish_turn(reply, await self._queue_reply(reply, "error", ""))
                 self._restore_prompt(restore)
                 if isinstance(exc, BudgetExceeded):
                     self._notify_refused(exc, "Not sent")
@@ -1047,31 +1119,40 @@ class ChatScreen(Screen[None]):
                         await reply.restart(event.reason, event.next_model)
                     elif isinstance(event, Done):
                         result = event.result
+                        # queued before the reply shows as done (ratable): written first
+                        saving = await self._queue_reply(
+                            reply, "ok", result.response_text, result.prompt_id
+                        )
                         await reply.finish(result)
                         if request.template_id is not None:
                             reply.user_text = result.prompt
-                        self._finish_turn(reply, "ok", reply.text, note=note)
+                        await self._finish_turn(reply, saving, note=note)
                         notices = self._notices_for(
                             ReplyMeta.from_result(result), result.attempts, result.warnings
                         )
                         _set_notices(reply, notices)
                     elif isinstance(event, Failed):
-                        await reply.fail(event.result)
-                        self._finish_turn(reply, "error", "".join(parts))
+                        failed = event.result
+                        saving = await self._queue_reply(
+                            reply, "error", "".join(parts), failed.prompt_id
+                        )
+                        await reply.fail(failed)
+                        await self._finish_turn(reply, saving)
                         _set_notices(reply, self._notices_for(None, event.result.attempts))
                         self._restore_prompt(restore)
         except asyncio.CancelledError:
-            self._finish_turn(reply, "cancelled", "".join(parts))
+            saving = await self._queue_reply(reply, "cancelled", "".join(parts))
             if self._ui_alive():
                 try:
                     await reply.cancel()
                     self._restore_prompt(restore)
                 except Exception as exc:  # the screen is going away: nothing left to show
                     self.app.log.error("cancelling the reply", exc)
+            await self._finish_turn(reply, saving)
             raise
         except RouterError as exc:
             await reply.input_error(str(exc))
-            self._finish_turn(reply, "error", "".join(parts))
+            await self._finish_turn(reply, await self._queue_reply(reply, "error", "".join(parts)))
             self._restore_prompt(restore)
             if isinstance(exc, BudgetExceeded):
                 self._notify_refused(exc, "Not sent")
@@ -1079,7 +1160,7 @@ class ChatScreen(Screen[None]):
             report_failure(self, "stream the reply", exc)
             with suppress(Exception):
                 await reply.input_error(f"unexpected error: {type(exc).__name__}: {exc}")
-            self._finish_turn(reply, "error", "".join(parts))
+            await self._finish_turn(reply, await self._queue_reply(reply, "error", "".join(parts)))
             self._restore_prompt(restore)
         finally:
             self._activity_stop()
@@ -1089,33 +1170,52 @@ class ChatScreen(Screen[None]):
             for callback in callbacks:
                 callback()
 
-    def _finish_turn(
-        self, reply: ReplyView, status: str, text: str, note: str | None = None
-    ) -> None:
-        """Save the reply (a failed or cancelled one too: the turn stays, to be retried)."""
+    async def _queue_reply(
+        self, reply: ReplyView, status: str, text: str, prompt_id: str | None = None
+    ) -> tuple[str, asyncio.Task[int | None]] | None:
+        """Queue the reply's message (a failed or cancelled one too: the turn stays, to be
+        retried) once its prompt's is written; `_finish_turn` awaits it."""
         ids = self._turns.get(reply)
         if ids is None or self.conversation_id is None:
-            return
-        reply_id = self._save_message(
-            "assistant", text, ids.user_id, status=status, prompt_id=reply.prompt_id
+            return None
+        user_id = await self._user_id(ids)
+        saved = self._save_message(
+            "assistant", text, user_id, status=status, prompt_id=prompt_id or reply.prompt_id
         )
+        return status, saved
+
+    async def _finish_turn(
+        self,
+        reply: ReplyView,
+        saving: tuple[str, asyncio.Task[int | None]] | None,
+        note: str | None = None,
+    ) -> None:
+        """Once the reply's message is written: its versions, its note, the sidebar."""
+        ids = self._turns.get(reply)
+        if saving is None or ids is None:
+            return
+        status, saved = saving
+        reply_id = await asyncio.shield(saved)
         if reply_id is None:
             return
         ids.reply_id = reply_id
         ids.alternatives = [*ids.alternatives, reply_id]
         if ids.edited:  # the other versions are on the branch that was left
-            ids.alternatives = self._alternatives_of(reply_id) or ids.alternatives
+            ids.alternatives = await self._alternatives_of(reply_id) or ids.alternatives
         reply.persisted = True
         if status == "ok":
             _set_note(reply, " · ".join(n for n in (note, version_note(ids)) if n) or None)
         if self._ui_alive():
             self.sidebar.reload()
 
-    def _alternatives_of(self, reply_id: int) -> list[int]:
-        if self.conversation_id is None:
+    async def _alternatives_of(self, reply_id: int) -> list[int]:
+        conversation_id = self.conversation_id
+        if conversation_id is None:
             return []
         try:
-            thread = self.runtime.store.conversations.thread(self.conversation_id)
+            thread = await asyncio.to_thread(
+                self.runtime.store.conversations.thread, conversation_id
+            )
         except RouterError:
             return []
         return next((list(m["alternatives"]) for m in thread if m["id"] == reply_id), [])
@@ -1224,8 +1324,8 @@ class ChatScreen(Screen[None]):
         ids = self._turns.get(reply)
         if ids is None:  # not saved yet: save the prompt again so the reply has a parent
             ids = self._turns[reply] = TurnIds(None, self._head_id)
-        if ids.user_id is None:
-            ids.user_id = self._save_message("user", reply.user_text, ids.parent_id)
+        if ids.user_id is None and ids.user_saved is None:
+            ids.user_saved = self._save_message("user", reply.user_text, ids.parent_id)
         note = f"↻ regenerated with {self.model}"
         if previous_model and previous_model != self.model:
             note += f" (was {previous_model})"
@@ -1251,13 +1351,21 @@ class ChatScreen(Screen[None]):
             return
         assert self.conversation_id is not None
         position = self.view.replies.index(reply)
+        store = self.runtime.store
+        pending = queue_write(
+            store, store.conversations.set_head, self.conversation_id, ids.alternatives[index]
+        )
+        self._switched(pending, position, f"Version {index + 1} of {len(ids.alternatives)}.")
+
+    @background("switch versions", group="chat-versions")
+    async def _switched(self, pending: Awaitable[int], position: int, done: str) -> None:
         try:
-            self.runtime.store.conversations.set_head(self.conversation_id, ids.alternatives[index])
+            await pending
             await self._reload_conversation(select=position)
         except RouterError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.notify(f"Version {index + 1} of {len(ids.alternatives)}.")
+        self.notify(done)
 
     # ---- reply selection and actions ---------------------------------------------------------
 
@@ -1338,9 +1446,19 @@ class ChatScreen(Screen[None]):
         self._save_rating(reply, rating, reply.feedback)
 
     def _save_rating(self, reply: ReplyView, rating: int, feedback: str | None) -> None:
+        """Queue the rating now (after the turn's own writes, before any later rating); the
+        stars show once it is written."""
         assert reply.prompt_id is not None
+        runtime = self.runtime
+        pending = queue_write(
+            runtime.store, runtime.rate, reply.prompt_id, rating, feedback or None
+        )
+        self._rating_written(reply, pending)
+
+    @background("save the rating", group="chat-rating", exclusive=False)
+    async def _rating_written(self, reply: ReplyView, pending: Awaitable[dict[str, Any]]) -> None:
         try:
-            record = self.runtime.rate(reply.prompt_id, rating, feedback or None)
+            record = await pending
         except RouterError as exc:
             self.notify(str(exc), title="Rating not saved", severity="error")
             return

@@ -12,7 +12,7 @@ Side by side from WIDE_FROM columns, one above the other below that.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from contextlib import aclosing, suppress
 from dataclasses import dataclass
 from time import perf_counter
@@ -30,6 +30,7 @@ from ...core.auto import is_auto
 from ...core.compare import CompareEvent, compare_stream, new_compare_id, suggested_models
 from ...core.errors import RouterError
 from ...core.types import AttemptFailed, ChatRequest, Delta, Done, Failed, Restart, Result, Started
+from ..offloop import queue_write
 from ..router_app import router_app
 from ..widgets.compare_reply import CompareReply
 from ..widgets.key_footer import KeyFooter
@@ -51,7 +52,7 @@ VOTE_HINT = "Which is better? ← or 1: A · → or 2: B · = tie · x both bad 
 OUTCOME_WORDS = {"a": "A is better", "b": "B is better", "tie": "a tie", "both_bad": "both bad"}
 
 
-def suggest_second(router: Router, current: str, rows: Sequence[dict[str, Any]]) -> str | None:
+def suggest_second(router: Router, current: str, rows: Sequence[Mapping[str, Any]]) -> str | None:
     """The model to compare `current` with: of the two auto ranks highest now, the one that
     is not `current` (nor auto's own pick, when `current` is auto); else the first usable
     model. Blocking (reads the evidence): run it in a thread."""
@@ -182,6 +183,8 @@ class CompareScreen(Screen[CompareOutcome]):
         self.shown = [self.sides[1], self.sides[0]] if swap else list(self.sides)
         self._worker: Worker[None] | None = None
         self._finished = False
+        #: A vote is being written: no second vote, and Esc does not close without it.
+        self._voting = False
 
     @property
     def runtime(self) -> Runtime:
@@ -320,18 +323,36 @@ class CompareScreen(Screen[CompareOutcome]):
 
     def action_vote(self, outcome: str) -> None:
         """Record which reply was better (a: A, b: B, tie, both_bad) and close."""
+        if self._voting:
+            self.notify("Saving your vote…")
+            return
         if not self.ready or self._finished:
             self.notify("Wait until both replies have ended (Esc cancels them).")
             return
         first, second = self.shown
         assert first.prompt_id is not None and second.prompt_id is not None
+        runtime = self.runtime
+        self._voting = True
+        pending = queue_write(
+            runtime.store,
+            runtime.prefer,
+            first.prompt_id,
+            second.prompt_id,
+            outcome,
+            compare_id=self.compare_id,
+        )
+        self._vote_written(outcome, pending)
+
+    @background("save the preference", group="compare-vote", exclusive=False)
+    async def _vote_written(self, outcome: str, pending: Awaitable[dict[str, Any]]) -> None:
+        """Close once the vote is written (or say why it was not, and stay)."""
         try:
-            record = self.runtime.prefer(
-                first.prompt_id, second.prompt_id, outcome, compare_id=self.compare_id
-            )
+            record = await pending
         except RouterError as exc:
+            self._voting = False
             self.notify(str(exc), title="Preference not saved", severity="error", markup=False)
             return
+        first, second = self.shown
         preferred = {"a": first.index, "b": second.index}.get(outcome, 0)
         for side in self.sides:
             side.reply.reveal()
@@ -341,6 +362,9 @@ class CompareScreen(Screen[CompareOutcome]):
     async def action_cancel(self) -> None:
         """Esc / ctrl+c: cancel both streams; once both have ended, close without a vote."""
         if self._finished:
+            return
+        if self._voting:  # closing now would tell the chat "no vote" about a recorded one
+            self.notify("Saving your vote…")
             return
         worker = self._worker
         cancelled = False
