@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -20,11 +21,13 @@ from pathlib import Path
 import httpx
 import pytest
 from server_helpers import serving
-from waiting import until
+from waiting import until, wait_until
 
+from llmrouter_tui.core import db
 from llmrouter_tui.core.logsinks import read_csv, read_jsonl
 from llmrouter_tui.core.metrics import LoopLag
 from llmrouter_tui.core.runtime import Runtime
+from llmrouter_tui.core.store import Store
 from llmrouter_tui.core.types import ChatRequest, Started
 from llmrouter_tui.server.app import create_app
 
@@ -202,3 +205,37 @@ async def test_metrics_exposes_the_loop_lag(app_server, upstream) -> None:
 
         text = await until(lag_counted, "/metrics to count a loop-lag probe tick")
     assert re.search(r"^llmrouter_event_loop_lag_max_seconds \S+$", text, re.M)
+
+
+# ---- conversation writes do not hold up readers ----------------------------------------------
+
+
+def test_a_conversation_write_waiting_for_the_lock_leaves_reads_free(tmp_path: Path, monkeypatch):
+    # A long busy timeout: a reader stuck behind the waiting write would wait past HANG_S.
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_S", 120.0)
+    store = Store(tmp_path)
+    try:
+        conv_id = store.conversations.create("before")
+        with write_locked(store.path):
+            writing = threading.Thread(
+                target=store.conversations.update_settings,
+                args=(conv_id,),
+                kwargs={"title": "after"},
+            )
+            writing.start()
+            # The write holds one of the store's locks while it waits for SQLite's.
+            wait_until(
+                lambda: store._write_lock.locked() or store._lock.locked(),
+                "the conversation write to wait for the database lock",
+            )
+            read: list[object] = []
+            reading = threading.Thread(target=lambda: read.append(store.conversations.list()))
+            reading.start()
+            wait_until(lambda: read, "a conversation read while the write waits")
+            assert [c["title"] for c in read[0]] == ["before"]  # type: ignore[index]
+            assert writing.is_alive()
+        writing.join()
+        reading.join()
+        assert store.conversations.get(conv_id)["title"] == "after"
+    finally:
+        store.close()

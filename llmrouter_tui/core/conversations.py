@@ -52,12 +52,15 @@ UseConnection = Callable[[str], AbstractContextManager[sqlite3.Connection]]
 class Conversations:
     """Conversation CRUD over the Store's connection.
 
-    `use(doing)` is the Store's guard: it holds the Store's lock, yields the connection and
-    turns SQLite failures into StorageError.
+    `use(doing)` and `write(doing)` are the Store's guards for its read and write
+    connections: each holds that connection's lock, yields it and turns SQLite failures into
+    StorageError. Writes go through the write connection, so a write waiting for another
+    process's lock never holds up readers (the router's cache and evidence reads).
     """
 
-    def __init__(self, use: UseConnection) -> None:
+    def __init__(self, use: UseConnection, write: UseConnection | None = None) -> None:
         self._use = use
+        self._write = write or use
 
     def create(
         self,
@@ -79,7 +82,7 @@ class Conversations:
         )
         conv_id = uuid.uuid4().hex
         now = utc_now_iso()
-        with self._use("update conversations in") as conn:
+        with self._write("update conversations in") as conn:
             conn.execute(
                 f"INSERT INTO conversations ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (conv_id, *(fields[k] for k in _SETTINGS), now, now),
@@ -139,7 +142,7 @@ class Conversations:
             return
         fields = _check_settings(fields)
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        with self._use("update conversations in") as conn:
+        with self._write("update conversations in") as conn:
             cur = conn.execute(
                 f"UPDATE conversations SET {assignments} WHERE id = ?",
                 (*fields.values(), conversation_id),
@@ -149,7 +152,7 @@ class Conversations:
 
     def delete(self, conversation_id: str) -> None:
         """Remove a conversation and its messages (recorded requests stay)."""
-        with self._use("update conversations in") as conn:
+        with self._write("update conversations in") as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
@@ -188,7 +191,7 @@ class Conversations:
                 f"message status must be one of {', '.join(MESSAGE_STATUSES)}; got {status!r}"
             )
         now = utc_now_iso()
-        with self._use("update conversations in") as conn:
+        with self._write("update conversations in") as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 row = conn.execute(
@@ -288,7 +291,7 @@ class Conversations:
 
         Returns the new head's id. Nothing is deleted: every branch stays.
         """
-        with self._use("update conversations in") as conn:
+        with self._write("update conversations in") as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 if (

@@ -72,7 +72,7 @@ class Store:
                 f"data directory {self._data_dir} is not writable. "
                 "Choose a writable data directory or fix its permissions."
             )
-        self._lock = threading.Lock()  # guards _conn (reads, conversations)
+        self._lock = threading.Lock()  # guards _conn (reads)
         self._write_lock = threading.Lock()  # guards _write_conn and the log files
         self._warn_lock = threading.Lock()
         self._conn: sqlite3.Connection | None = open_database(self._path)
@@ -104,7 +104,7 @@ class Store:
         # Called with each storage warning as it happens (each is also logged).
         self.on_warning: Callable[[str], None] | None = None
         self._puts = 0
-        self.conversations = Conversations(self._use)
+        self.conversations = Conversations(self._use, self._writing)
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
