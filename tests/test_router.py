@@ -673,6 +673,42 @@ async def test_a_caller_cancelled_while_its_record_waits_is_still_recorded_once(
     assert csv_ids.count("cancelled-caller") == 1
 
 
+async def test_records_finishing_during_a_write_share_the_next_batch(make_runtime, upstream):
+    """One batch on the writer at a time: what finishes meanwhile goes in one transaction
+    (a free loop would otherwise hand the writer a batch per record)."""
+    import threading
+
+    from llmrouter_tui.core.record_batch import RecordBatcher
+
+    runtime = make_runtime()
+    done = await runtime.router.complete(ChatRequest(model=GROQ, prompt="batch"))
+    release = threading.Event()
+    batches: list[list[str]] = []
+
+    class SlowFirstWrite:
+        writer = runtime.store.writer
+
+        def record_many(self, results, cache_writes=()):
+            batches.append([r.prompt_id for r in results])
+            if len(batches) == 1:
+                release.wait(HANG_S)  # the first write waits, as behind another's lock
+            return runtime.store.record_many(results, cache_writes)
+
+    batcher = RecordBatcher(SlowFirstWrite())
+    first = asyncio.create_task(batcher.record(replace(done, prompt_id="first")))
+    await until(lambda: batches, "the first batch to reach the writer")
+    later = []
+    for i in range(3):  # each in a loop turn of its own
+        later.append(asyncio.create_task(batcher.record(replace(done, prompt_id=f"later-{i}"))))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(first, *later)
+    assert batches == [["first"], ["later-0", "later-1", "later-2"]]
+    for prompt_id in ["first", "later-0", "later-1", "later-2"]:
+        assert runtime.store.get_request(prompt_id) is not None
+
+
 @pytest.mark.slow
 async def test_light_use_keeps_one_client_and_load_spreads_over_more(make_runtime, upstream):
     from llmrouter_tui.core.providers.base import POOL_SHARDS, SHARD_BUSY

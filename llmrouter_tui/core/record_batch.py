@@ -7,7 +7,12 @@ and one write per log file, instead of one each. A lone request waits one loop t
 
 The batch is written on the store's writer thread (core.writer) and the callers await it
 there, so a write waiting for another process's database or log lock never stalls the
-loop: other requests keep being served meanwhile.
+loop: other requests keep being served meanwhile. One batch is on the writer at a time;
+records that finish meanwhile wait for it and go together in the next (up to MAX_BATCH),
+so a transaction's fixed cost (its commit, the summary-table upserts) is shared by as many
+requests as finished during the previous write. Without this, a free loop handed the
+writer one- or two-record batches and a cache miss cost about 1 ms more CPU
+(BENCHMARKS.md, "The streamed cache miss").
 """
 
 from __future__ import annotations
@@ -98,11 +103,16 @@ class RecordBatcher:
         self._results.append(result)
         self._submitted.append(time.perf_counter())
         self._waiters.append(None)
-        self.flush()
+        self.flush(now=True)
 
-    def flush(self) -> None:
+    def flush(self, now: bool = False) -> None:
         """Hand everything pending to the writer; each waiter gets its own warnings once it
-        is written. Outside an event loop (or without a writer) this writes before returning."""
+        is written. Outside an event loop (or without a writer) this writes before returning.
+
+        While a batch is being written, the pending records wait for it (they are sent when
+        it is done) unless `now` or there are `max_batch` of them."""
+        if self._in_flight and not now and len(self._results) < self._max_batch:
+            return
         results, self._results = self._results, []
         cache_writes, self._cache_writes = self._cache_writes, []
         waiters, self._waiters = self._waiters, []
@@ -131,14 +141,17 @@ class RecordBatcher:
             if done.cancelled():  # pragma: no cover - the writer never cancels a write
                 return
             self._deliver(results, waiters, submitted, done.result())
+            self.flush()  # what finished during this write
 
         wrapped.add_done_callback(delivered)
 
     async def drained(self) -> None:
         """Wait until every record submitted so far is written and delivered."""
-        self.flush()
-        while self._in_flight:
-            await asyncio.wait(set(self._in_flight))
+        self.flush(now=True)
+        while self._in_flight or self._results:
+            if self._in_flight:
+                await asyncio.wait(set(self._in_flight))
+            self.flush(now=True)
 
     def _deliver(
         self,
