@@ -590,6 +590,13 @@ FINDINGS = [
     "Figures in this list are server CPU per request, before → after, from runs of this suite "
     "while the change was made; the tables above are the current run.",
     "",
+    "- **The groq stream without the SDK's per-chunk models** (`core/providers/groq.py`, "
+    "`openai_stream.py`): the request still goes through the SDK's documented generic "
+    "`post(..., cast_to=httpx.Response, stream=True)`; the event stream is split here and "
+    "each chunk parsed with orjson. Cache miss at c=32: 3.4 → 2.6 ms (`bench.miss`).",
+    "- **Group commit on the writer thread** (`core/record_batch.py`): one batch on the "
+    "writer at a time, and what finishes meanwhile goes in the next; handing the writer a "
+    "batch per loop turn had made batches of one or two records (+1 ms CPU per miss).",
     "- **Group commit for recording** (`core/record_batch.py`, `core/recorder.py`, "
     "`core/store.py`): the requests that finish in the same turn of the event loop are "
     "recorded together: one SQLite transaction for their rows, attempts, summary deltas "
@@ -665,39 +672,38 @@ FINDINGS = [
     "",
     "## What remains, and what bounds it",
     "",
-    "- **Cache miss (target 1)**: the `groq` SDK, pydantic and the httpx client under them "
-    "take about three quarters of the server's CPU (profile above): the SDK's request "
-    "transform (`_async_transform_recursive` walks the TypedDict annotations of every "
-    "parameter), a pydantic `construct` per chunk, httpx's request and response machinery, "
-    "h11 parsing the upstream's reply for httpcore, and anyio's task bookkeeping "
-    "(`current_task`). The in-process table shows the bound directly: the bare SDK call, "
-    "made as the provider makes it, costs about 1.7 ms of CPU per request, which leaves "
-    "0.3 ms of the 2 ms p50 budget for receiving the request, routing, recording and "
-    "replying, while all of that together (a cache hit, which is everything but the SDK "
-    "call) costs about 0.45 ms at c=1. At c=32 the server needs about 2.0–2.1 ms of CPU per "
-    "miss, of which our own code (server, router, recording, the Groq adapter) is about a "
-    "quarter: 500 req/s on one core would need the SDK and httpx to get cheaper.",
-    "- **Cache hit (target 2)**: met. What it costs is spread over h11 (about a quarter), "
-    "SQLite's own work (under `write_db` and `cache.get`), the socket system calls and our "
-    "Python for the server, routing, recording and JSON, with no single hot spot left. At "
-    "c=1 a request pays for a whole SQLite commit and two log appends on its own; at c=32 "
-    "those are shared by the batch, which is why CPU per request falls from about 0.46 to "
-    "0.26 ms.",
+    "- **Cache miss (target 1)**: httpx and httpcore under the groq SDK are now the largest "
+    "part of a miss (about 40% of the server's CPU, profile above), then recording (about "
+    "20%, on the writer thread) and the router (about 12%); the SDK's request transform and "
+    "its pydantic model per chunk are gone from the stream path (`bench.miss` section: 3.4 "
+    "→ 2.6 ms CPU per miss in one A/B run). 500 req/s on one core would need about 2 ms "
+    "per miss: less of httpx (sending the request without the SDK is ruled out, its client "
+    "keeps auth, base URL and errors) or less recording per request.",
+    "- **Cache hit (target 2)**: missed since recording moved onto a writer thread (so a "
+    "write waiting for another process's lock never stalls the loop: the `bench.workers` "
+    "lock scenario). Each hop to that thread and back costs about 0.13 ms of CPU on this "
+    "machine (two threads' wake-ups, measured with a no-op write), paid once per batch: "
+    "at c=1 once per request. In one same-session A/B run the code before the writer "
+    "thread (c327493) served hits at 0.78 ms p50 (c=1) and 1,884 req/s (c=32) against "
+    "1.10 ms and 1,487 req/s now. The figures of earlier reports (0.45 ms, 3,700 req/s) "
+    "were measured on 2026-11-27 with the Python load generator on a faster run of this "
+    "machine: compare only rows of the same run. A way back: write on the loop when the "
+    "database and log locks are free at once (non-blocking attempts) and hand only a "
+    "write that would wait to the thread; not done.",
     "- **Router overhead in-process (target 6)**: routing alone is well under the target. "
     "With a store, the sequential benchmark records one request per transaction (nothing to "
-    "batch with): a SQLite commit that writes about ten pages to the WAL (22 `pwrite` calls "
-    "by strace) plus the cache entry and two log appends, about 0.25–0.3 ms of CPU, is most "
-    "of what the router adds to a miss. Recording before returning is a design choice (the "
-    "result carries storage warnings and can be rated at once; an acknowledged request is "
-    "never lost).",
+    "batch with): a SQLite commit that writes about ten pages to the WAL plus two log "
+    "appends, and the hop to the writer thread and back, is most of what the router adds to "
+    "a miss. Recording before returning is a design choice (the result carries storage "
+    "warnings and can be rated at once; an acknowledged request is never lost).",
     "- **History size**: flat: `/stats` reads only the summary tables, and an insert touches "
     "the right-hand edge of the time and `prompt_id` indexes.",
     "- **TUI**: the first frame is mostly imports (Textual ≈ 0.1 s, the core ≈ 0.09 s) and "
     "Textual's start-up; key echo is mostly the wait for Textual's next repaint, plus the "
     "re-render of the growing last paragraph on a busy machine (this figure varies most "
     "between runs). While a long reply streams at 1,000 chunks/s the event loop is busy "
-    "most of the time: about a third goes to the groq SDK building a pydantic object per "
-    "chunk (core), a third to Textual laying out and repainting the conversation, which "
+    "most of the time: about a third went to the groq SDK building a pydantic object per "
+    "chunk (core; gone since the provider change, not measured again here), a third to Textual laying out and repainting the conversation, which "
     "scrolls with every batch (every visible row changes), and the rest to parsing and "
     "drawing the last block; a key that lands behind a repaint waits for it. A long "
     "conversation's figures are dominated by start-up itself (the first frame without any "

@@ -517,8 +517,9 @@ def section(results: dict[str, Any]) -> str:
     lines.append(
         "- **Reading**: each `--serve` worker is a whole server and the kernel spreads the "
         "connections evenly across them, so what bounds throughput is the cores the workers "
-        "get (the cores column): with other processes holding about half of this machine's "
-        "two cores, a second worker gets only what is left, not a core of its own."
+        "get (the cores column): the load generator and the fake upstream share the same two "
+        "cores, and when other processes hold some of them a second worker gets only what "
+        "is left, not a core of its own; four workers on two cores only add switching."
     )
     locked = _row(rows, "serve-locked", 2, "hit")
     if locked:
