@@ -230,3 +230,20 @@ def serve(upstream_url: str, data_dir: Path, **extra_env: str) -> Iterator[Serve
         yield Server(url, proc)
     finally:
         stop(proc)
+
+
+def write_marked_section(path: Path, text: str, begin: str, end: str) -> None:
+    """Replace the section of `path` between the `begin` and `end` markers (`text` includes
+    them), or add it before "## Method" (else at the end): a bench tool's own section of
+    BENCHMARKS.md, which a full `python -m bench` keeps."""
+    report = path.read_text(encoding="utf-8")
+    if begin in report and end in report:
+        before, _, rest = report.partition(begin)
+        _, _, after = rest.partition(end)
+        report = before + text + after
+    elif "\n## Method" in report:
+        before, _, after = report.partition("\n## Method")
+        report = before + "\n" + text + "\n\n## Method" + after
+    else:
+        report = report.rstrip("\n") + "\n\n" + text + "\n"
+    path.write_text(report, encoding="utf-8")

@@ -56,6 +56,7 @@ from bench.common import (
     serve,
     stop,
     upstream,
+    write_marked_section,
 )
 
 CONCURRENCY = 32
@@ -300,27 +301,12 @@ def section(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace the marked section of `path`, or add it before "## Method" (else at the end)."""
-    report = path.read_text(encoding="utf-8")
-    if BEGIN in report and END in report:
-        before, _, rest = report.partition(BEGIN)
-        _, _, after = rest.partition(END)
-        report = before + text + after
-    elif "\n## Method" in report:
-        before, _, after = report.partition("\n## Method")
-        report = before + "\n" + text + "\n\n## Method" + after
-    else:
-        report = report.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(report, encoding="utf-8")
-
-
 def rerender(path: Path) -> None:
     block = path.read_text(encoding="utf-8").partition(BEGIN)[2].partition(END)[0]
     raw = block.partition("<!-- bench.miss raw results\n")[2].partition("\n-->")[0]
     if not raw:
         raise SystemExit(f"{path} has no bench.miss raw results to re-render; run it first")
-    write_section(path, section(json.loads(raw)))
+    write_marked_section(path, section(json.loads(raw)), BEGIN, END)
 
 
 def _command(argv: list[str]) -> str:
@@ -406,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps(results))
     if args.write:
-        write_section(ROOT / "BENCHMARKS.md", section(results))
+        write_marked_section(ROOT / "BENCHMARKS.md", section(results), BEGIN, END)
         say("BENCHMARKS.md: section updated")
     return 0
 

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import BENCH_KEY, ROOT, machine
+from bench.common import BENCH_KEY, ROOT, machine, write_marked_section
 from llmrouter_tui.core.config import ProviderSettings, RoutingSettings, Secret, Settings
 from llmrouter_tui.core.runtime import Runtime
 from llmrouter_tui.core.store import Store
@@ -290,21 +290,6 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace the marked section of `path`, or add it before "## Method" (else at the end)."""
-    report = path.read_text(encoding="utf-8")
-    if BEGIN in report and END in report:
-        before, _, rest = report.partition(BEGIN)
-        _, _, after = rest.partition(END)
-        report = before + text + after
-    elif "\n## Method" in report:
-        before, _, after = report.partition("\n## Method")
-        report = before + "\n" + text + "\n\n## Method" + after
-    else:
-        report = report.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(report, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.timing", description=__doc__)
     parser.add_argument("--rounds", type=int, default=5, help="measurements of each (5)")
@@ -324,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps(results, indent=1))
     if args.write:
-        write_section(ROOT / "BENCHMARKS.md", render(results))
+        write_marked_section(ROOT / "BENCHMARKS.md", render(results), BEGIN, END)
     return 0
 
 
