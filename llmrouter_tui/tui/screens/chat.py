@@ -1084,91 +1084,7 @@ class ChatScreen(Screen[None]):
         self, reply: ReplyView, request: ChatRequest, restore: str | None, note: str | None = None
     ) -> None:
         """Route `request` and render its events into `reply`; ctrl+c cancels this worker."""
-        router = self.runtime.router
-        parts: list[str] = []
-        self._activity_start(request.model or self.model)
-        self.refresh_bindings()
-        try:
-            try:
-                prepared = router.prepare(request)
-            except RouterError as exc:
-                await reply.input_error(str(exc))
-                await self._finish_turn(reply, await self._queue_reply(reply, "error", ""))
-                self._restore_prompt(restore)
-                if isinstance(exc, BudgetExceeded):
-                    self._notify_refused(exc, "Not sent")
-                return
-            events = cast(AsyncGenerator[Event, None], router.stream(prepared))
-            slice_start = perf_counter()
-            async with aclosing(events):
-                async for event in events:
-                    if isinstance(event, Delta):
-                        parts.append(event.text)
-                        self._activity_first_token()
-                        await reply.add(event.text)  # the reply tells the view when it grew
-                        if perf_counter() - slice_start > STREAM_SLICE_S:
-                            await asyncio.sleep(0)
-                            slice_start = perf_counter()
-                    elif isinstance(event, Started):
-                        self._activity_model(event.model)
-                        await reply.begin(event.model, event.prompt_id, event.notice)
-                    elif isinstance(event, AttemptFailed):
-                        reply.attempt_failed(event)
-                    elif isinstance(event, Restart):
-                        parts.clear()
-                        await reply.restart(event.reason, event.next_model)
-                    elif isinstance(event, Done):
-                        result = event.result
-                        # queued before the reply shows as done (ratable): written first
-                        saving = await self._queue_reply(
-                            reply, "ok", result.response_text, result.prompt_id
-                        )
-                        await reply.finish(result)
-                        if request.template_id is not None:
-                            reply.user_text = result.prompt
-                        await self._finish_turn(reply, saving, note=note)
-                        notices = self._notices_for(
-                            ReplyMeta.from_result(result), result.attempts, result.warnings
-                        )
-                        _set_notices(reply, notices)
-                    elif isinstance(event, Failed):
-                        failed = event.result
-                        saving = await self._queue_reply(
-                            reply, "error", "".join(parts), failed.prompt_id
-                        )
-                        await reply.fail(failed)
-                        await self._finish_turn(reply, saving)
-                        _set_notices(reply, self._notices_for(None, event.result.attempts))
-                        self._restore_prompt(restore)
-        except asyncio.CancelledError:
-            saving = await self._queue_reply(reply, "cancelled", "".join(parts))
-            if self._ui_alive():
-                try:
-                    await reply.cancel()
-                    self._restore_prompt(restore)
-                except Exception as exc:  # the screen is going away: nothing left to show
-                    self.app.log.error("cancelling the reply", exc)
-            await self._finish_turn(reply, saving)
-            raise
-        except RouterError as exc:
-            await reply.input_error(str(exc))
-            await self._finish_turn(reply, await self._queue_reply(reply, "error", "".join(parts)))
-            self._restore_prompt(restore)
-            if isinstance(exc, BudgetExceeded):
-                self._notify_refused(exc, "Not sent")
-        except Exception as exc:  # never let one request take the app down
-            report_failure(self, "stream the reply", exc)
-            with suppress(Exception):
-                await reply.input_error(f"unexpected error: {type(exc).__name__}: {exc}")
-            await self._finish_turn(reply, await self._queue_reply(reply, "error", "".join(parts)))
-            self._restore_prompt(restore)
-        finally:
-            self._activity_stop()
-            if self._ui_alive():
-                self.call_later(self.refresh_bindings)  # ctrl+c is not "cancel" any more
-            callbacks, self._after_stream = self._after_stream, []
-            for callback in callbacks:
-                callback()
+        await _ReplyStream(self, reply, request, restore, note).run()
 
     async def _queue_reply(
         self, reply: ReplyView, status: str, text: str, prompt_id: str | None = None
@@ -1529,6 +1445,161 @@ class ChatScreen(Screen[None]):
             self.view.scroll_page_up()
         else:
             self.view.scroll_page_down()
+
+
+@dataclass(slots=True)
+class _ReplyStream:
+    """One reply on its way into the chat screen, as named steps: begin, route, one handler
+    per router event, and the endings (done, failed, refused, cancelled, broken)."""
+
+    screen: ChatScreen
+    reply: ReplyView
+    request: ChatRequest
+    #: The prompt to put back in the box if no reply comes (None: nothing to put back).
+    restore: str | None
+    #: Shown beside a finished reply (e.g. "regenerated with ...").
+    note: str | None
+    #: The text streamed so far, saved if the reply fails or is cancelled midway.
+    parts: list[str] = field(default_factory=list)
+
+    async def run(self) -> None:
+        """Stream the reply to its end; whatever happens, the turn is saved and shown ended."""
+        self._begin()
+        try:
+            await self._route()
+        except asyncio.CancelledError:
+            await self._cancelled()
+            raise
+        except RouterError as exc:
+            await self._refused(exc)
+        except Exception as exc:  # never let one request take the app down
+            await self._broke(exc)
+        finally:
+            self._end()
+
+    def _begin(self) -> None:
+        """Start the status line's spinner; ctrl+c now means "cancel the reply"."""
+        screen = self.screen
+        screen._activity_start(self.request.model or screen.model)
+        screen.refresh_bindings()
+
+    async def _route(self) -> None:
+        """Check the request (a refusal ends here), then render the router's events."""
+        router = self.screen.runtime.router
+        try:
+            prepared = router.prepare(self.request)
+        except RouterError as exc:
+            await self._refused(exc)
+            return
+        await self._pump(cast(AsyncGenerator[Event, None], router.stream(prepared)))
+
+    async def _pump(self, events: AsyncGenerator[Event, None]) -> None:
+        """Render each event: text inline (the hot path), the rest through `_on_event`."""
+        reply, parts = self.reply, self.parts
+        first_token = self.screen._activity_first_token
+        slice_start = perf_counter()
+        async with aclosing(events):
+            async for event in events:
+                if isinstance(event, Delta):
+                    parts.append(event.text)
+                    first_token()
+                    await reply.add(event.text)  # the reply tells the view when it grew
+                    if perf_counter() - slice_start > STREAM_SLICE_S:
+                        await asyncio.sleep(0)
+                        slice_start = perf_counter()
+                else:
+                    await self._on_event(event)
+
+    async def _on_event(self, event: Event) -> None:
+        """Hand an event other than text to its step (ToolCallDelta: this screen sends no
+        tools, so there is nothing to show)."""
+        if isinstance(event, Started):
+            await self._started(event)
+        elif isinstance(event, AttemptFailed):
+            self.reply.attempt_failed(event)
+        elif isinstance(event, Restart):
+            await self._restart(event)
+        elif isinstance(event, Done):
+            await self._done(event)
+        elif isinstance(event, Failed):
+            await self._failed(event)
+
+    async def _started(self, event: Started) -> None:
+        """An attempt began: show its model (in the reply and the status line)."""
+        self.screen._activity_model(event.model)
+        await self.reply.begin(event.model, event.prompt_id, event.notice)
+
+    async def _restart(self, event: Restart) -> None:
+        """A fallback's text diverged from what was shown: start the reply over."""
+        self.parts.clear()  # cleared in place: `_pump` holds the same list
+        await self.reply.restart(event.reason, event.next_model)
+
+    async def _done(self, event: Done) -> None:
+        """The reply is complete: save it, show it done, then its note and notices."""
+        screen, reply, result = self.screen, self.reply, event.result
+        # queued before the reply shows as done (ratable): written first
+        saving = await screen._queue_reply(reply, "ok", result.response_text, result.prompt_id)
+        await reply.finish(result)
+        if self.request.template_id is not None:
+            reply.user_text = result.prompt
+        await screen._finish_turn(reply, saving, note=self.note)
+        notices = screen._notices_for(
+            ReplyMeta.from_result(result), result.attempts, result.warnings
+        )
+        _set_notices(reply, notices)
+
+    async def _failed(self, event: Failed) -> None:
+        """Every attempt failed: save the text so far as an error, give the prompt back."""
+        screen, reply, failed = self.screen, self.reply, event.result
+        saving = await screen._queue_reply(reply, "error", "".join(self.parts), failed.prompt_id)
+        await reply.fail(failed)
+        await screen._finish_turn(reply, saving)
+        _set_notices(reply, screen._notices_for(None, failed.attempts))
+        screen._restore_prompt(self.restore)
+
+    async def _refused(self, exc: RouterError) -> None:
+        """The router refused the request (bad input, budget): say why, give the prompt back."""
+        screen, reply = self.screen, self.reply
+        await reply.input_error(str(exc))
+        await screen._finish_turn(
+            reply, await screen._queue_reply(reply, "error", "".join(self.parts))
+        )
+        screen._restore_prompt(self.restore)
+        if isinstance(exc, BudgetExceeded):
+            screen._notify_refused(exc, "Not sent")
+
+    async def _cancelled(self) -> None:
+        """Cancelled (ctrl+c, Esc twice, quitting): save the partial reply as cancelled."""
+        screen, reply = self.screen, self.reply
+        saving = await screen._queue_reply(reply, "cancelled", "".join(self.parts))
+        if screen._ui_alive():
+            try:
+                await reply.cancel()
+                screen._restore_prompt(self.restore)
+            except Exception as exc:  # the screen is going away: nothing left to show
+                screen.app.log.error("cancelling the reply", exc)
+        await screen._finish_turn(reply, saving)
+
+    async def _broke(self, exc: Exception) -> None:
+        """A bug or an unexpected failure: report it, end the reply as an error."""
+        screen, reply = self.screen, self.reply
+        report_failure(screen, "stream the reply", exc)
+        with suppress(Exception):
+            await reply.input_error(f"unexpected error: {type(exc).__name__}: {exc}")
+        await screen._finish_turn(
+            reply, await screen._queue_reply(reply, "error", "".join(self.parts))
+        )
+        screen._restore_prompt(self.restore)
+
+    def _end(self) -> None:
+        """Stop the spinner, give ctrl+c its other meaning back, run what waited for the end."""
+        screen = self.screen
+        screen._activity_stop()
+        if screen._ui_alive():
+            screen.call_later(screen.refresh_bindings)  # ctrl+c is not "cancel" any more
+        callbacks, screen._after_stream = screen._after_stream, []
+        for callback in callbacks:
+            callback()
 
 
 def _failed_note(turn: StoredTurn) -> str:
