@@ -247,3 +247,17 @@ def write_marked_section(path: Path, text: str, begin: str, end: str) -> None:
     else:
         report = report.rstrip("\n") + "\n\n" + text + "\n"
     path.write_text(report, encoding="utf-8")
+
+
+def shown_command(prog: str, argv: list[str]) -> str:
+    """The command line as a report shows it: `--note` values left out (listed below it)."""
+    shown: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--note":
+            skip = True
+        elif not arg.startswith("--note="):
+            shown.append(arg)
+    return " ".join([prog, *shown])

@@ -54,6 +54,7 @@ from bench.common import (
     machine,
     popen,
     serve,
+    shown_command,
     stop,
     upstream,
     write_marked_section,
@@ -309,18 +310,6 @@ def rerender(path: Path) -> None:
     write_marked_section(path, section(json.loads(raw)), BEGIN, END)
 
 
-def _command(argv: list[str]) -> str:
-    shown, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--note":
-            skip = True
-        elif not arg.startswith("--note="):
-            shown.append(arg)
-    return " ".join(["python -m bench.miss", *shown])
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.miss")
     parser.add_argument("--baseline", help="also measure this git ref (e.g. HEAD)")
@@ -378,7 +367,9 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "meta": {
             "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "command": _command(argv if argv is not None else sys.argv[1:]),
+            "command": shown_command(
+                "python -m bench.miss", argv if argv is not None else sys.argv[1:]
+            ),
             "minutes": (time.monotonic() - started) / 60,
             "loadgen": loadgen,
             "runs": args.runs,

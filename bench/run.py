@@ -43,6 +43,7 @@ from bench.common import (
     machine,
     rss_mb,
     serve,
+    shown_command,
     upstream,
 )
 from bench.load import LoadResult, have_wrk, run_load
@@ -468,25 +469,12 @@ def main(argv: list[str] | None = None) -> int:
         only |= _keep_earlier(res, out, only)
     out.write_text(
         report.with_kept_sections(
-            report.render(res, only, _command(argv or sys.argv[1:])), _text(out)
+            report.render(res, only, shown_command("python -m bench", argv or sys.argv[1:])),
+            _text(out),
         )
     )
     say(f"wrote {out} in {res.seconds:.0f} s")
     return 0
-
-
-def _command(argv: list[str]) -> str:
-    """The command line for the report's header (notes are in the report already)."""
-    shown: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--note":
-            skip = True
-        elif not arg.startswith("--note="):
-            shown.append(arg)
-    return " ".join(["python -m bench", *shown])
 
 
 def _keep_earlier(res: Results, report_path: Path, measured: set[str]) -> set[str]:

@@ -63,6 +63,7 @@ from bench.common import (
     cpu_seconds,
     machine,
     popen,
+    shown_command,
     stop,
     upstream,
     write_marked_section,
@@ -586,20 +587,6 @@ def _row(
     return None
 
 
-def _command(argv: list[str]) -> str:
-    """The command line as the report shows it (notes left out: they are listed below)."""
-    shown: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--note":
-            skip = True
-        elif not arg.startswith("--note="):
-            shown.append(arg)
-    return " ".join(["python -m bench.workers", *shown])
-
-
 def rerender(path: Path) -> None:
     """Rewrite the section from the raw results it embeds (after editing only its wording)."""
     block = path.read_text(encoding="utf-8").partition(BEGIN)[2].partition(END)[0]
@@ -652,7 +639,9 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "meta": {
             "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "command": _command(argv if argv is not None else sys.argv[1:]),
+            "command": shown_command(
+                "python -m bench.workers", argv if argv is not None else sys.argv[1:]
+            ),
             "minutes": (time.monotonic() - started) / 60,
             "loadgen": loadgen,
             "runs": args.runs,
