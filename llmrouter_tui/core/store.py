@@ -384,13 +384,19 @@ class Store:
         """
         with self._writing("record a rating in") as conn:
             record = _ratings.rate(conn, prompt_id, rating, feedback, model)
-            shared, own = recorder.write_logs(
-                self._rating_logs, [_ratings.log_row(record)], "the rating was kept"
+            warnings = self._log_vote(
+                self._rating_logs, _ratings.log_row(record), "the rating was kept"
             )
-            warnings = shared + own.get(0, [])
-            self._warn(*warnings)
-            self._evidence_version += 1
         return {**record, "warnings": warnings}
+
+    def _log_vote(self, logs: Sequence[AppendLog], row: dict[str, Any], kept: str) -> list[str]:
+        """Append a rating or preference row to its logs (under the write lock); `auto`
+        re-reads its evidence after it. Its warnings, also kept in `sink_warnings`."""
+        shared, own = recorder.write_logs(logs, [row], kept)
+        warnings = shared + own.get(0, [])
+        self._warn(*warnings)
+        self._evidence_version += 1
+        return warnings
 
     async def arate(
         self,
@@ -432,12 +438,9 @@ class Store:
         """
         with self._writing("record a preference in") as conn:
             record = _preferences.prefer(conn, prompt_a, prompt_b, outcome, feedback, compare_id)
-            shared, own = recorder.write_logs(
-                self._preference_logs, [_preferences.log_row(record)], "the preference was kept"
+            warnings = self._log_vote(
+                self._preference_logs, _preferences.log_row(record), "the preference was kept"
             )
-            warnings = shared + own.get(0, [])
-            self._warn(*warnings)
-            self._evidence_version += 1
         return {**record, "warnings": warnings}
 
     async def aprefer(
