@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import fake_settings
+from v1_fixtures import PNG, PNG_URL, TIME, WEATHER, WEATHER_ARGS
 
 from llmrouter_tui.core.cache import cache_key
 from llmrouter_tui.core.capabilities import (
@@ -51,29 +52,6 @@ GEMINI = "gemini-3.5-flash"
 GEMINI_BUDGET = "gemini-2.5-flash-lite"  # thinking configured by budget (catalog table)
 LOCAL = "llama3.2"
 EVERY_KIND = [GROQ, GEMINI, LOCAL]
-
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather for a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
-            "required": ["city"],
-        },
-    },
-}
-TIME = {
-    "type": "function",
-    "function": {
-        "name": "get_time",
-        "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}},
-    },
-}
-WEATHER_ARGS = {"city": "value", "days": 1}  # the fake's example value for WEATHER's schema
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(59))
-PNG_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
 
 
 def chat_bodies(fake: FakeUpstream, model: str) -> list[Any]:

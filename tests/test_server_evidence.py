@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from server_helpers import check_response, serving
 from test_reliability_hostile import BOUNDED, CHAT_FIELDS, QUERY_VALUE, _mutate, assert_clean
 from test_reliability_hostile import Api as HostileApi
+from v1_fixtures import RecordingTransport
 from waiting import until
 
 from llmrouter_tui.core.compare import suggested_models
@@ -56,27 +57,6 @@ def shipped_prices() -> dict[str, dict[str, Any]]:
 def expected_cost(model: str, tokens: dict[str, int]) -> float:
     price = shipped_prices()[model]
     return (tokens["prompt"] * price["input"] + tokens["completion"] * price["output"]) / 1e6
-
-
-class RecordingTransport(httpx.AsyncBaseTransport):
-    """Real HTTP; each response is read whole and kept for the schema check."""
-
-    def __init__(self) -> None:
-        self._inner = httpx.AsyncHTTPTransport()
-        self.seen: list[httpx.Response] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self._inner.handle_async_request(request)
-        body = await response.aread()
-        await response.aclose()
-        kept = httpx.Response(
-            response.status_code, headers=response.headers, content=body, request=request
-        )
-        self.seen.append(kept)
-        return kept
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 @dataclass
